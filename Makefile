@@ -1,0 +1,34 @@
+# Bulwark. `make run` starts the appliance on embedded defaults; `make test` installs what a
+# fresh Debian machine lacks and runs the whole suite.
+GO       ?= go
+GOBIN    := $(shell $(GO) env GOPATH)/bin
+export PATH := $(GOBIN):$(PATH)
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X bulwark/core/version.Version=$(VERSION)
+DATA     ?= data
+
+.PHONY: run build console deps test vet bench screenshots package clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/bulwark ./cmd/appliance
+
+console:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/bulwark-console ./cmd/console
+
+run: build
+	./bin/bulwark serve --data $(DATA)
+
+deps:
+	@bash packaging/devdeps.sh
+
+vet:
+	$(GO) vet ./...
+
+test: deps vet
+	$(GO) test -race -timeout 45m ./...
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./... | tee bench.txt
+
+clean:
+	rm -rf bin bench.txt
