@@ -30,5 +30,8 @@ test: deps vet
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s -count 1 ./... | tee bench.txt
 
+package: deps
+	bash packaging/build-deb.sh
+
 clean:
-	rm -rf bin bench.txt
+	rm -rf bin dist bench.txt
