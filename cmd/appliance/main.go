@@ -25,6 +25,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"serve": {summary: "run the appliance", run: cmdServe},
 		"init":  {summary: "create the data folder, CA, certificates and first admin bundle", run: cmdInit},
+		"sandbox-worker": {summary: "run one app's sandboxed worker (started by the appliance)", hidden: true, run: cmdSandboxWorker},
 	}
 }
 
