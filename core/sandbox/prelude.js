@@ -37,7 +37,7 @@ globalThis.__bulwark_install = function (hostCall, hostLog, envPairs) {
     values() { return this.#m.values(); }
     entries() { return this.#m.entries(); }
     [Symbol.iterator]() { return this.#m.entries(); }
-    static flat(h) { const out = []; for (const [k, v] of h.#m) out.push(k, v); return out; }
+    static flat(h) { const out = []; for (const [k, v] of h.#m) { out[out.length] = k; out[out.length] = v; } return out; }
   }
 
   const bodyText = (b) => (b == null ? '' : toStr(b));
@@ -113,7 +113,7 @@ globalThis.__bulwark_install = function (hostCall, hostLog, envPairs) {
   const flatHeaders = Headers.flat, unwrapResponse = Response.unwrap;
   const console = {};
   for (const level of ['log', 'info', 'warn', 'error', 'debug']) {
-    console[level] = function (...args) { hostLog(level, fmt(args)); };
+    console[level] = { [level](...args) { hostLog(level, fmt(args)); } }[level]; // a method: not constructible
   }
 
   function fetch(input, init) {
@@ -159,7 +159,7 @@ globalThis.__bulwark_install = function (hostCall, hostLog, envPairs) {
     request(kind, method, url, headers, body, cron) {
       if (kind === 'scheduled') return Object.freeze({ type: 'scheduled', cron, scheduledTime: Date.now() });
       const h = [];
-      for (let i = 0; i + 1 < headers.length; i += 2) h.push([headers[i], headers[i + 1]]);
+      for (let i = 0; i + 1 < headers.length; i += 2) h[h.length] = [headers[i], headers[i + 1]];
       return new Request(url, { method, headers: h, body: method === 'GET' || method === 'HEAD' ? null : body });
     },
     unwrap(r) { return unwrapResponse(r); },

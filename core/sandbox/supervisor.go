@@ -31,6 +31,9 @@ type Options struct {
 	// AddressSlackMB is added to the worker's measured baseline and its MemoryMB to form the
 	// RLIMIT_AS wall: thread stacks and the heap's growth in 64 MB arenas need room.
 	AddressSlackMB int
+	// RestartBackoff is the first wait before restarting a dead worker; it doubles per death
+	// up to RestartBackoffMax and resets once a worker has lived 30 s.
+	RestartBackoff, RestartBackoffMax time.Duration
 }
 
 // Stats describe a started version, for operators and benchmarks.
@@ -78,6 +81,12 @@ func Start(opts Options, spec Spec) (*Supervisor, error) {
 	}
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = 15 * time.Second
+	}
+	if opts.RestartBackoff <= 0 {
+		opts.RestartBackoff = 50 * time.Millisecond
+	}
+	if opts.RestartBackoffMax <= 0 {
+		opts.RestartBackoffMax = 5 * time.Second
 	}
 	if opts.AddressSlackMB <= 0 {
 		opts.AddressSlackMB = 256
@@ -162,7 +171,7 @@ type slot struct {
 
 func (sl *slot) run(first chan<- error) {
 	defer sl.s.wg.Done()
-	backoff := 50 * time.Millisecond
+	backoff := sl.s.opts.RestartBackoff
 	for {
 		p, err := sl.s.spawn()
 		if first != nil {
@@ -183,7 +192,7 @@ func (sl *slot) run(first chan<- error) {
 			<-p.dead
 			sl.cur.Store(nil)
 			if time.Since(started) > 30*time.Second {
-				backoff = 50 * time.Millisecond
+				backoff = sl.s.opts.RestartBackoff
 			}
 		}
 		select {
@@ -191,7 +200,7 @@ func (sl *slot) run(first chan<- error) {
 			return
 		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 5*time.Second)
+		backoff = min(backoff*2, sl.s.opts.RestartBackoffMax)
 		sl.s.restarts.Add(1)
 	}
 }
@@ -591,19 +600,24 @@ func (s *Supervisor) pick() *proc {
 	return best
 }
 
-// tail keeps the last bytes a worker wrote to stderr (its runtime's fatal errors).
+// tail keeps the first and the last bytes a worker wrote to stderr: the runtime's fatal
+// error comes first, whatever else it printed after it.
 type tail struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
+	mu   sync.Mutex
+	max  int
+	head []byte
+	b    []byte
 }
 
 func (t *tail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if room := t.max/2 - len(t.head); room > 0 {
+		t.head = append(t.head, p[:min(room, len(p))]...)
+	}
 	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	if len(t.b) > t.max/2 {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max/2:]...)
 	}
 	return len(p), nil
 }
@@ -611,7 +625,7 @@ func (t *tail) Write(p []byte) (int, error) {
 func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(t.b)
+	return string(t.head) + "\n" + string(t.b)
 }
 
 // lastLine is the first line of the runtime's fatal message, or the last line written.

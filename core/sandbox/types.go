@@ -67,15 +67,15 @@ type Spec struct {
 
 // Request is what the router hands to an app. IP, Host and Path are for events only.
 type Request struct {
-	ID      string // request id (X-Request-Id)
-	Method  string
-	URL     string // absolute URL as the app sees it
-	Header  []string
-	Body    []byte
-	IP      string
-	Host    string
-	Path    string
-	Cron    string // set for a scheduled run instead of an HTTP request
+	ID     string // request id (X-Request-Id)
+	Method string
+	URL    string // absolute URL as the app sees it
+	Header []string
+	Body   []byte
+	IP     string
+	Host   string
+	Path   string
+	Cron   string // set for a scheduled run instead of an HTTP request
 }
 
 // Response is what the app returned.
@@ -90,16 +90,16 @@ type Response struct {
 type Outcome uint8
 
 const (
-	OK         Outcome = iota
-	Exception          // the handler threw or returned something that is not a Response
-	CPULimit           // CPU budget spent (sandbox_cpu)
-	WallLimit          // wall deadline passed (sandbox_cpu)
-	StackLimit         // call-stack cap hit
-	MemoryLimit        // the worker hit its memory wall and died (sandbox_memory)
-	Crash              // the worker died for another reason (sandbox_crash)
-	Overloaded         // every worker busy or none running
-	TooLarge           // request or response body above its cap
-	Unavailable        // the supervisor is stopped
+	OK          Outcome = iota
+	Exception           // the handler threw or returned something that is not a Response
+	CPULimit            // CPU budget spent (sandbox_cpu)
+	WallLimit           // wall deadline passed (sandbox_cpu)
+	StackLimit          // call-stack cap hit
+	MemoryLimit         // the worker hit its memory wall and died (sandbox_memory)
+	Crash               // the worker died for another reason (sandbox_crash)
+	Overloaded          // every worker busy or none running
+	TooLarge            // request or response body above its cap
+	Unavailable         // the supervisor is stopped
 )
 
 var outcomeNames = [...]string{"ok", "exception", "cpu", "wall", "stack", "memory", "crash", "overloaded", "too_large", "unavailable"}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"reflect"
 
-
 	"github.com/dop251/goja"
 	"github.com/dop251/goja_nodejs/require"
 	"github.com/dop251/goja_nodejs/url"
@@ -309,4 +308,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
-

@@ -38,6 +38,9 @@ func WorkerMain() int {
 	_ = time.Now().Local().String()
 	// A runaway native recursion dies quickly at a small stack instead of growing to 1 GB.
 	debug.SetMaxStack(64 << 20)
+	// A fatal runtime error prints its one-line reason, not every goroutine's stack: the
+	// supervisor classifies the death from that line.
+	debug.SetTraceback("none")
 	if err := lockDown(); err != nil {
 		fmt.Fprintf(os.Stderr, "sandbox worker: %v\n", err)
 		return exitHardening
@@ -111,7 +114,7 @@ func (w *worker) start(spec *Spec) error {
 	debug.SetMemoryLimit(int64(w.lim.MemoryMB) << 20)
 	// goja's RegExp falls back to regexp2 for patterns RE2 cannot run; regexp2 backtracks and
 	// does not see Interrupt, so every match is bounded. A timed-out match is "no match".
-	regexp2.DefaultMatchTimeout = min(w.lim.CPU, 100*time.Millisecond)
+	regexp2.DefaultMatchTimeout = min(w.lim.CPU/2, 100*time.Millisecond)
 	w.watched = map[*reqState]struct{}{}
 	w.logTokens, w.logLast = float64(w.lim.LogLinesPerMinute)/6, time.Now()
 	code, err := compile(spec)
