@@ -195,10 +195,45 @@ func (c *Client) doRaw(ctx context.Context, method, path string, q url.Values, b
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return classify(c.bundle.Endpoint, err)
+		return c.explain(ctx, err)
 	}
 	defer resp.Body.Close()
 	return decodeResponse(resp, out)
+}
+
+// explain classifies a transport error. A TLS 1.3 server refuses a client certificate after
+// the client already considers the handshake done, so the request may fail with a bare
+// broken pipe or reset; then a probe connection reads the server's alert to tell a refused
+// certificate from a network fault.
+func (c *Client) explain(ctx context.Context, err error) error {
+	kerr := classify(c.bundle.Endpoint, err)
+	var ke *kindError
+	if !errors.As(kerr, &ke) || ke.kind != ErrUnreachable || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, context.DeadlineExceeded) {
+		return kerr
+	}
+	cfg, cerr := c.bundle.TLSConfig()
+	if cerr != nil {
+		return kerr
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 2 * time.Second}, Config: cfg}
+	conn, derr := d.DialContext(pctx, "tcp", c.bundle.Endpoint)
+	if derr != nil {
+		if pe := classify(c.bundle.Endpoint, derr); errors.Is(pe, ErrCertificate) {
+			return pe
+		}
+		return kerr
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(time.Second))
+	var one [1]byte
+	_, rerr := conn.Read(one[:])
+	var ae tls.AlertError
+	if rerr != nil && (errors.As(rerr, &ae) || strings.Contains(rerr.Error(), "remote error: tls:")) {
+		return wrapKind(ErrCertificate, fmt.Sprintf("%s refused the client certificate (%v): it may be revoked or expired, or belong to another appliance", c.bundle.Endpoint, rerr), rerr)
+	}
+	return kerr
 }
 
 func decodeResponse(resp *http.Response, out any) error {
@@ -553,7 +588,7 @@ func (c *Client) streamOnce(ctx context.Context, q url.Values, last *uint64, fn 
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return classify(c.bundle.Endpoint, err)
+		return c.explain(ctx, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 {
@@ -640,4 +675,15 @@ func (c *Client) Alerts(ctx context.Context, limit int) ([]adminapi.Firing, erro
 func (c *Client) Ack(ctx context.Context, id int64, resolve bool) (adminapi.Firing, error) {
 	var out adminapi.Firing
 	return out, c.do(ctx, "POST", p+"/alerts/history/"+strconv.FormatInt(id, 10)+"/ack", nil, adminapi.AckRequest{Resolve: resolve}, &out)
+}
+
+// Raw sends body (JSON text, may be empty) to path and decodes nothing: for tools and tests
+// that exercise the API's input checks.
+func (c *Client) Raw(ctx context.Context, method, path, body string) error {
+	var rd io.Reader
+	ctype := ""
+	if body != "" {
+		rd, ctype = strings.NewReader(body), "application/json"
+	}
+	return c.doRaw(ctx, method, path, nil, rd, ctype, nil)
 }
