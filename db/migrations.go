@@ -87,6 +87,64 @@ CREATE TABLE path_hours (
 	PRIMARY KEY (hour, path)
 ) WITHOUT ROWID;
 `},
+	{Version: 2, Name: "app versions, the active version and limit overrides", SQL: `
+-- One row per deployed version (core/apps). Versions are immutable: the trigger refuses any
+-- UPDATE, so rollback means pointing apps_active at an older row, never rewriting one.
+CREATE TABLE apps_versions (
+	app      TEXT NOT NULL,
+	version  INTEGER NOT NULL,
+	created  INTEGER NOT NULL,           -- Unix nanoseconds
+	manifest TEXT NOT NULL,              -- app.json as deployed (JSON)
+	program  TEXT NOT NULL,              -- the bundled script the workers run
+	sha256   TEXT NOT NULL,
+	warnings TEXT NOT NULL DEFAULT '',   -- bundler warnings (TypeScript type errors, ...)
+	PRIMARY KEY (app, version)
+) WITHOUT ROWID;
+CREATE TRIGGER apps_versions_immutable BEFORE UPDATE ON apps_versions
+BEGIN SELECT RAISE(ABORT, 'app versions are immutable'); END;
+-- Which version of each app serves traffic.
+CREATE TABLE apps_active (
+	app     TEXT PRIMARY KEY,
+	version INTEGER NOT NULL,
+	updated INTEGER NOT NULL
+);
+-- Operator overrides of an app's limits (JSON of manifest.Limits, zero = manifest value).
+CREATE TABLE apps_limits (
+	app       TEXT PRIMARY KEY,
+	overrides TEXT NOT NULL,
+	updated   INTEGER NOT NULL
+);
+`},
+	{Version: 3, Name: "admin audit trail and alert rules, channels and history", SQL: `
+-- Every change made through the admin API, with the client certificate's name (core/admin).
+CREATE TABLE admin_audit (
+	id     INTEGER PRIMARY KEY AUTOINCREMENT,
+	ts     INTEGER NOT NULL,  -- Unix nanoseconds
+	client TEXT NOT NULL,
+	role   TEXT NOT NULL,
+	method TEXT NOT NULL,
+	path   TEXT NOT NULL,
+	status INTEGER NOT NULL,
+	detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX admin_audit_ts ON admin_audit(ts);
+-- Alert rules and channels as JSON documents of core/adminapi (core/alerts).
+CREATE TABLE alerts_rules (
+	id  TEXT PRIMARY KEY,
+	doc TEXT NOT NULL
+);
+CREATE TABLE alerts_channels (
+	name TEXT PRIMARY KEY,
+	doc  TEXT NOT NULL
+);
+-- Alert firings, newest by id; doc is the adminapi.Firing with its deliveries and state.
+CREATE TABLE alerts_history (
+	id  INTEGER PRIMARY KEY,
+	ts  INTEGER NOT NULL,
+	doc TEXT NOT NULL
+);
+CREATE INDEX alerts_history_ts ON alerts_history(ts);
+`},
 }
 
 // checkMigrations refuses a list that is not numbered 1..N: a gap or a duplicate is a
