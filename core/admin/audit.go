@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"bulwark/core/adminapi"
+	"bulwark/db"
 )
 
 // AuditLog stores every change made through the API.
@@ -15,37 +16,20 @@ type AuditLog interface {
 	List(ctx context.Context, limit int) ([]adminapi.AuditEntry, error)
 }
 
-// AuditSchema creates the audit table (also appended to db/migrations.go).
-const AuditSchema = `CREATE TABLE IF NOT EXISTS admin_audit (
-	id     INTEGER PRIMARY KEY AUTOINCREMENT,
-	ts     INTEGER NOT NULL,
-	client TEXT NOT NULL,
-	role   TEXT NOT NULL,
-	method TEXT NOT NULL,
-	path   TEXT NOT NULL,
-	status INTEGER NOT NULL,
-	detail TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS admin_audit_ts ON admin_audit(ts);`
-
-// SQLAudit is the audit log in the appliance's SQLite database.
-type SQLAudit struct{ db *sql.DB }
-
-// NewSQLAudit uses db, creating the table if the migrations have not.
-func NewSQLAudit(db *sql.DB) (*SQLAudit, error) {
-	if _, err := db.Exec(AuditSchema); err != nil {
-		return nil, fmt.Errorf("audit table: %w", err)
-	}
-	return &SQLAudit{db: db}, nil
-}
+// DBAudit is the audit log in the appliance's SQLite database (table admin_audit, created
+// by the migration "admin audit trail" in db/migrations.go).
+type DBAudit struct{ DB *db.DB }
 
 // Record appends one entry.
-func (a *SQLAudit) Record(ctx context.Context, e adminapi.AuditEntry) error {
+func (a DBAudit) Record(ctx context.Context, e adminapi.AuditEntry) error {
 	if e.TS.IsZero() {
 		e.TS = time.Now()
 	}
-	_, err := a.db.ExecContext(ctx, `INSERT INTO admin_audit(ts, client, role, method, path, status, detail) VALUES(?,?,?,?,?,?,?)`,
-		e.TS.UnixNano(), e.Client, e.Role, e.Method, e.Path, e.Status, e.Detail)
+	err := a.DB.Write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO admin_audit(ts, client, role, method, path, status, detail) VALUES(?,?,?,?,?,?,?)`,
+			e.TS.UnixNano(), e.Client, e.Role, e.Method, e.Path, e.Status, e.Detail)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
@@ -53,8 +37,8 @@ func (a *SQLAudit) Record(ctx context.Context, e adminapi.AuditEntry) error {
 }
 
 // List returns the newest entries first.
-func (a *SQLAudit) List(ctx context.Context, limit int) ([]adminapi.AuditEntry, error) {
-	rows, err := a.db.QueryContext(ctx, `SELECT id, ts, client, role, method, path, status, detail FROM admin_audit ORDER BY id DESC LIMIT ?`, limit)
+func (a DBAudit) List(ctx context.Context, limit int) ([]adminapi.AuditEntry, error) {
+	rows, err := a.DB.Reader().QueryContext(ctx, `SELECT id, ts, client, role, method, path, status, detail FROM admin_audit ORDER BY id DESC LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}

@@ -2,9 +2,8 @@ package admin
 
 import (
 	"context"
-	"database/sql"
-	"log/slog"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -13,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3"
-
 	"bulwark/core/adminapi"
 	"bulwark/core/adminbundle"
 	"bulwark/core/adminclient"
@@ -22,6 +19,7 @@ import (
 	"bulwark/core/config"
 	"bulwark/core/event"
 	"bulwark/core/pki"
+	"bulwark/db"
 )
 
 // memBans is an in-memory ban store standing in for core/guard's.
@@ -70,7 +68,8 @@ type harness struct {
 	bus   *event.Bus
 	srv   *Server
 	bans  *memBans
-	audit *SQLAudit
+	audit DBAudit
+	store *db.DB
 	admin *adminbundle.Bundle
 	auth  *event.Subscription
 }
@@ -86,24 +85,21 @@ func newHarness(t *testing.T, mod func(*Options)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite3", filepath.Join(dir, "test.db")+"?_journal_mode=WAL&_busy_timeout=5000")
+	store, err := db.Open(filepath.Join(dir, "bulwark.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	audit, err := NewSQLAudit(db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() { store.Close() })
+	audit := DBAudit{DB: store}
 	bus := event.NewBus()
-	h := &harness{t: t, dir: dir, ca: ca, reg: reg, bus: bus, bans: &memBans{m: map[netip.Prefix]adminapi.Ban{}}, audit: audit}
+	h := &harness{t: t, dir: dir, ca: ca, reg: reg, bus: bus, bans: &memBans{m: map[netip.Prefix]adminapi.Ban{}}, audit: audit, store: store}
 	h.auth = bus.Subscribe("test-auth", 4096)
 	cfg := config.Default().Admin
 	cfg.Listen = "127.0.0.1:0"
 	opt := Options{Config: cfg, DataDir: dir, CA: ca, Clients: reg, Audit: audit, Bus: bus,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	opt.Bans = h.bans
-	opt.Lists = nil
+	opt.Events = DBEvents{DB: store}
 	if mod != nil {
 		mod(&opt)
 	}

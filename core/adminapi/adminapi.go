@@ -212,14 +212,14 @@ type LogLine struct {
 type EventFilter struct {
 	Since    time.Time `json:"since,omitzero"`
 	Until    time.Time `json:"until,omitzero"`
-	Kind     string    `json:"kind,omitempty"`
+	Kind     string    `json:"kind,omitempty"` // one kind, or several separated by commas
 	Severity string    `json:"severity,omitempty"` // this severity or worse
 	Action   string    `json:"action,omitempty"`
 	IP       string    `json:"ip,omitempty"`
 	App      string    `json:"app,omitempty"`
 	Rule     string    `json:"rule,omitempty"`
 	Text     string    `json:"q,omitempty"`      // substring of path or detail
-	Cursor   int64     `json:"cursor,omitempty"` // return events with id < cursor (newest first)
+	Cursor   string    `json:"cursor,omitempty"` // EventPage.Next of the previous page
 	Limit    int       `json:"limit,omitempty"`
 }
 
@@ -240,8 +240,8 @@ func (f EventFilter) Values() url.Values {
 			v.Set(k, s)
 		}
 	}
-	if f.Cursor > 0 {
-		v.Set("cursor", strconv.FormatInt(f.Cursor, 10))
+	if f.Cursor != "" {
+		v.Set("cursor", f.Cursor)
 	}
 	if f.Limit > 0 {
 		v.Set("limit", strconv.Itoa(f.Limit))
@@ -281,6 +281,11 @@ func ParseEventFilter(q url.Values, now time.Time) (EventFilter, error) {
 		}
 	}
 	f.Kind, f.Action, f.IP, f.App, f.Rule, f.Text = q.Get("kind"), q.Get("action"), q.Get("ip"), q.Get("app"), q.Get("rule"), q.Get("q")
+	for _, k := range strings.Split(f.Kind, ",") {
+		if strings.TrimSpace(k) == "" && f.Kind != "" {
+			return f, Errorf(400, "kind", "%q has an empty kind", f.Kind)
+		}
+	}
 	if s := q.Get("severity"); s != "" {
 		if event.SeverityRank(event.Severity(s)) < 0 {
 			return f, Errorf(400, "severity", "unknown severity %q (info, low, medium, high, critical)", s)
@@ -294,11 +299,7 @@ func ParseEventFilter(q url.Values, now time.Time) (EventFilter, error) {
 			return f, Errorf(400, "action", "unknown action %q (blocked, logged, banned, throttled)", s)
 		}
 	}
-	if s := q.Get("cursor"); s != "" {
-		if f.Cursor, err = strconv.ParseInt(s, 10, 64); err != nil || f.Cursor < 0 {
-			return f, Errorf(400, "cursor", "%q is not an event id", s)
-		}
-	}
+	f.Cursor = q.Get("cursor")
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxLimit {
@@ -315,10 +316,10 @@ func ParseEventFilter(q url.Values, now time.Time) (EventFilter, error) {
 	return f, nil
 }
 
-// EventPage is GET /events: newest first; Next is the cursor of the following page (0 = end).
+// EventPage is GET /events: newest first; Next is the cursor of the following page ("" = end).
 type EventPage struct {
 	Events []event.Event `json:"events"`
-	Next   int64         `json:"next,omitempty"`
+	Next   string        `json:"next,omitempty"`
 }
 
 // StatsBucket counts events in one time bucket (per minute by default).
@@ -336,7 +337,7 @@ type TopEntry struct {
 }
 
 // TopBy lists what /events/top can rank.
-var TopBy = []string{"ip", "rule", "path", "kind", "app"}
+var TopBy = []string{"ip", "rule", "path", "kind"}
 
 // StreamEvent is one server-sent event of /events/stream; Seq is its SSE id.
 type StreamEvent struct {
