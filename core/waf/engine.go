@@ -1,0 +1,340 @@
+package waf
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
+	"github.com/corazawaf/coraza/v3"
+	"github.com/corazawaf/coraza/v3/experimental"
+	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
+	"github.com/corazawaf/coraza/v3/types"
+	"github.com/corazawaf/coraza/v3/types/variables"
+)
+
+// Settings are the engine-wide knobs that need a rebuild of the compiled rule set.
+type Settings struct {
+	Paranoia          int   // CRS blocking and detection paranoia level, 1..4
+	InboundThreshold  int   // inbound anomaly score that blocks
+	OutboundThreshold int   // outbound anomaly score (response rules are not run; kept for CRS)
+	BodyLimit         int64 // request body bytes inspected; the rest passes uninspected
+	// Stock disables every speed-up: the plain Coraza + CRS engine, the baseline the fast one
+	// is proved identical to and measured against.
+	Stock bool
+	// Extra directives appended after the CRS setup and before the rules (tests use it for the
+	// CRS regression-suite settings).
+	Extra string
+}
+
+// DefaultSettings are PL1, inbound threshold 5, outbound 4, 128 KiB of body.
+func DefaultSettings() Settings {
+	return Settings{Paranoia: 1, InboundThreshold: 5, OutboundThreshold: 4, BodyLimit: 128 << 10}
+}
+
+func (s Settings) validate() error {
+	if s.Paranoia < 1 || s.Paranoia > 4 {
+		return &FieldError{Field: "paranoia", Msg: fmt.Sprintf("must be 1 to 4, got %d", s.Paranoia)}
+	}
+	if s.InboundThreshold < 1 {
+		return &FieldError{Field: "inbound_threshold", Msg: fmt.Sprintf("must be at least 1, got %d", s.InboundThreshold)}
+	}
+	if s.OutboundThreshold < 1 {
+		return &FieldError{Field: "outbound_threshold", Msg: fmt.Sprintf("must be at least 1, got %d", s.OutboundThreshold)}
+	}
+	if s.BodyLimit < 1024 {
+		return &FieldError{Field: "body_limit", Msg: fmt.Sprintf("must be at least 1024 bytes, got %d", s.BodyLimit)}
+	}
+	return nil
+}
+
+// Engine is one compiled rule set. It is safe for concurrent use.
+type Engine struct {
+	set  Settings
+	waf  coraza.WAF
+	gate *gate // nil on a stock engine
+}
+
+// directives builds the SecLang configuration. The engine always runs DetectionOnly: the
+// block decision (would-be interruption) is taken by the caller per app and path mode, so
+// one compiled rule set serves block, detect and per-path modes alike.
+func directives(s Settings) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `
+SecRuleEngine DetectionOnly
+SecRequestBodyAccess On
+SecRequestBodyLimit %d
+SecRequestBodyInMemoryLimit %d
+SecRequestBodyLimitAction ProcessPartial
+SecRequestBodyJsonDepthLimit 1024
+SecArgumentsLimit 1000
+SecResponseBodyAccess Off
+SecAuditEngine Off
+SecRule REQUEST_HEADERS:Content-Type "^(?:application(?:/soap\+|/)|text/)xml" "id:200000,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML"
+SecRule REQUEST_HEADERS:Content-Type "^application/json" "id:200001,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRule REQUEST_HEADERS:Content-Type "^application/[a-z0-9.-]+[+]json" "id:200006,phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRule REQBODY_ERROR "!@eq 0" "id:200002,phase:2,t:none,log,deny,status:400,msg:'Failed to parse request body.',logdata:'%%{reqbody_error_msg}',severity:2"
+SecRule MULTIPART_STRICT_ERROR "!@eq 0" "id:200003,phase:2,t:none,log,deny,status:400,msg:'Multipart request body failed strict validation.'"
+SecRule ARGUMENTS_LIMIT_REACHED "@eq 1" "id:200004,phase:1,t:none,log,deny,status:400,msg:'Argument limit reached'"
+SecRule ARGUMENTS_LIMIT_REACHED "@eq 1" "id:200005,phase:2,t:none,log,deny,status:400,msg:'Argument limit reached'"
+`, s.BodyLimit, s.BodyLimit)
+	if !s.Stock {
+		b.WriteString("SecRxPreFilter On\n")
+	}
+	b.WriteString("Include @crs-setup.conf.example\n")
+	fmt.Fprintf(&b, `SecAction "id:900000,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level=%d,setvar:tx.detection_paranoia_level=%d"
+SecAction "id:900110,phase:1,pass,t:none,nolog,setvar:tx.inbound_anomaly_score_threshold=%d,setvar:tx.outbound_anomaly_score_threshold=%d"
+`, s.Paranoia, s.Paranoia, s.InboundThreshold, s.OutboundThreshold)
+	b.WriteString(s.Extra)
+	b.WriteString("\nInclude @owasp_crs/*.conf\n")
+	return b.String()
+}
+
+// NewEngine compiles CRS with s (about a second of CPU).
+func NewEngine(s Settings) (*Engine, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	var rules []types.RuleMetadata
+	cfg := coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(directives(s))
+	cfg = experimental.WAFConfigWithRuleObserver(cfg, func(r types.RuleMetadata) { rules = append(rules, r) })
+	w, err := coraza.NewWAF(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("waf: compile CRS: %w", err)
+	}
+	e := &Engine{set: s, waf: w}
+	if !s.Stock {
+		e.gate = newGate(rules)
+	}
+	return e, nil
+}
+
+// Settings returns what the engine was built with.
+func (e *Engine) Settings() Settings { return e.set }
+
+// Request is what the engine inspects: the request line, the headers as sent and the body
+// (already capped by the caller).
+type Request struct {
+	RemoteAddr string // ip:port
+	Method     string
+	URI        string // request target as sent, path and query
+	Proto      string // HTTP/1.1
+	Host       string
+	Headers    [][2]string // in order, Host excluded (it is in Host)
+	Body       []byte
+}
+
+// Match is one rule that fired.
+type Match struct {
+	RuleID   int      `json:"rule_id"`
+	Msg      string   `json:"msg,omitempty"`
+	Severity string   `json:"severity,omitempty"`
+	Variable string   `json:"variable,omitempty"` // e.g. ARGS:q
+	Data     string   `json:"data,omitempty"`     // matched data, truncated
+	Tags     []string `json:"-"`
+}
+
+// Result is the engine's answer about one request.
+type Result struct {
+	Matches      []Match // rules that fired, in firing order, CRS bookkeeping rules excluded
+	InboundScore int     // CRS blocking inbound anomaly score
+	Block        bool    // a disruptive rule fired: the request is refused in block mode
+	Status       int     // status the disruptive rule asked for (403, 400, 413)
+	RuleID       int     // the disruptive rule
+	fired        []int
+}
+
+// FiredIDs returns the sorted ids of every rule that fired, bookkeeping included; it is what
+// the identity proof compares.
+func (r Result) FiredIDs() []int { return r.fired }
+
+// Exclusion removes a rule, or one rule's look at one parameter, from one transaction.
+type txExclusion struct {
+	RuleID int
+	Target string // "" = whole rule; else "ARGS:name" style
+}
+
+// maxData bounds the matched data kept in a match (it lands in events and the console).
+const maxData = 200
+
+// Inspect runs the rules over req. Exclusions are applied to this request only.
+func (e *Engine) Inspect(req *Request, excl []txExclusion) Result {
+	tx := e.waf.NewTransaction()
+	defer func() {
+		tx.ProcessLogging()
+		tx.Close()
+	}()
+	applyExclusions(tx, excl)
+	if e.gate != nil {
+		if rm, ok := tx.(txRemover); ok {
+			for _, id := range e.gate.removable(req) {
+				rm.RemoveRuleByID(id)
+			}
+		}
+	}
+	e.feed(tx, req)
+	return collect(tx)
+}
+
+func (e *Engine) feed(tx types.Transaction, req *Request) {
+	host, port := splitHostPort(req.RemoteAddr)
+	tx.ProcessConnection(host, port, "", 0)
+	proto := req.Proto
+	if proto == "" {
+		proto = "HTTP/1.1"
+	}
+	tx.ProcessURI(req.URI, req.Method, proto)
+	if req.Host != "" {
+		tx.AddRequestHeader("Host", req.Host)
+		tx.SetServerName(req.Host)
+	}
+	for _, h := range req.Headers {
+		tx.AddRequestHeader(h[0], h[1])
+	}
+	if it := tx.ProcessRequestHeaders(); it != nil {
+		return
+	}
+	if len(req.Body) > 0 && tx.IsRequestBodyAccessible() {
+		if it, _, err := tx.WriteRequestBody(req.Body); it != nil || err != nil {
+			return
+		}
+	}
+	tx.ProcessRequestBody()
+}
+
+func splitHostPort(a string) (string, int) {
+	i := strings.LastIndexByte(a, ':')
+	if i < 0 {
+		return a, 0
+	}
+	p, _ := strconv.Atoi(a[i+1:])
+	return strings.Trim(a[:i], "[]"), p
+}
+
+type detectionOnly interface {
+	DetectionOnlyInterruption() *types.Interruption
+}
+
+type txVars interface {
+	Variables() plugintypes.TransactionVariables
+}
+
+type txRemover interface {
+	RemoveRuleByID(id int)
+	RemoveRuleTargetByID(id int, variable variables.RuleVariable, key string, keyRx *regexp.Regexp)
+}
+
+func applyExclusions(tx types.Transaction, excl []txExclusion) {
+	if len(excl) == 0 {
+		return
+	}
+	rm, ok := tx.(txRemover)
+	if !ok {
+		return
+	}
+	for _, x := range excl {
+		if x.Target == "" {
+			rm.RemoveRuleByID(x.RuleID)
+			continue
+		}
+		name, key, _ := strings.Cut(x.Target, ":")
+		v, err := variables.Parse(name)
+		if err != nil {
+			continue // validated when the policy was set
+		}
+		rm.RemoveRuleTargetByID(x.RuleID, v, strings.ToLower(key), nil)
+	}
+}
+
+// bookkeeping rules fire on every request or only carry scores; they are not attacks.
+func bookkeeping(id int) bool {
+	switch {
+	case id >= 900000 && id < 902000: // CRS setup and initialization
+		return true
+	case id >= 949000 && id < 950000, id >= 959000 && id < 960000, id >= 980000 && id < 981000:
+		return true
+	}
+	return false
+}
+
+func collect(tx types.Transaction) Result {
+	var res Result
+	for _, mr := range tx.MatchedRules() {
+		id := mr.Rule().ID()
+		res.fired = append(res.fired, id)
+		if bookkeeping(id) || mr.Message() == "" {
+			continue
+		}
+		m := Match{RuleID: id, Msg: mr.Message(), Severity: mr.Rule().Severity().String(), Tags: mr.Rule().Tags()}
+		if mds := mr.MatchedDatas(); len(mds) > 0 {
+			md := mds[0]
+			m.Variable = md.Variable().Name()
+			if k := md.Key(); k != "" {
+				m.Variable += ":" + k
+			}
+			d := md.Value()
+			if d == "" {
+				d = md.Data()
+			}
+			m.Data = truncate(d, maxData)
+			if m.Msg == "" {
+				m.Msg = md.Message()
+			}
+		}
+		res.Matches = append(res.Matches, m)
+	}
+	sort.Ints(res.fired)
+	res.fired = uniq(res.fired)
+	if tv, ok := tx.(txVars); ok {
+		if v := tv.Variables().TX().Get("blocking_inbound_anomaly_score"); len(v) > 0 {
+			res.InboundScore, _ = strconv.Atoi(v[0])
+		}
+	}
+	var it *types.Interruption
+	if d, ok := tx.(detectionOnly); ok {
+		it = d.DetectionOnlyInterruption()
+	}
+	if it == nil {
+		it = tx.Interruption()
+	}
+	if it != nil && it.Action != "allow" && it.Action != "pass" {
+		res.Block = true
+		res.Status = it.Status
+		if res.Status == 0 {
+			res.Status = 403
+		}
+		res.RuleID = it.RuleID
+	}
+	return res
+}
+
+func uniq(s []int) []int {
+	out := s[:0]
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// do not cut a UTF-8 sequence in half
+	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// FieldError is a refused setting or policy, naming the field.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
