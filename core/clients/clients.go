@@ -353,3 +353,16 @@ func (r *Registry) Redeem(secret string, pub *ecdsa.PublicKey, validity time.Dur
 	certPEM, err = r.SignFor(name, role, pub, validity, true)
 	return name, role, certPEM, err
 }
+
+// HasActive reports whether name holds an active certificate.
+func (r *Registry) HasActive(name string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	for _, c := range r.st.Clients {
+		if c.Name == name && c.Active(now) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"bulwark/core/adminclient"
+	"bulwark/core/config"
+)
+
+// BundleFile is the first admin bundle's name in the data folder.
+const BundleFile = "admin.bundle"
+
+// cli holds what every admin-API command shares: where the bundle is, how to print.
+type cli struct {
+	fs      *flag.FlagSet
+	bundle  string
+	data    string
+	output  string
+	timeout time.Duration
+	stdout  io.Writer
+}
+
+// newCLI makes the flag set of "bulwark GROUP VERB" with the common flags.
+func newCLI(name string) *cli {
+	c := &cli{fs: flag.NewFlagSet("bulwark "+name, flag.ContinueOnError), stdout: os.Stdout}
+	c.fs.StringVar(&c.bundle, "bundle", "", "admin bundle file (default $BULWARK_BUNDLE, else DATA/admin.bundle)")
+	c.fs.StringVar(&c.data, "data", config.Default().Data, "data folder holding admin.bundle")
+	c.fs.StringVar(&c.output, "output", "table", "table or json")
+	c.fs.DurationVar(&c.timeout, "timeout", 15*time.Second, "deadline of one call")
+	return c
+}
+
+// parse accepts flags before, between and after positional arguments, and checks the count.
+func (c *cli) parse(args []string, minPos, maxPos int, usage string) ([]string, error) {
+	c.fs.Usage = func() {
+		fmt.Fprintf(c.fs.Output(), "usage: %s %s\n", c.fs.Name(), usage)
+		c.fs.PrintDefaults()
+	}
+	var pos []string
+	for {
+		if err := c.fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = c.fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if c.output != "table" && c.output != "json" {
+		return nil, fmt.Errorf("--output must be table or json, got %q", c.output)
+	}
+	if len(pos) < minPos || (maxPos >= 0 && len(pos) > maxPos) {
+		return nil, fmt.Errorf("usage: %s %s", c.fs.Name(), usage)
+	}
+	return pos, nil
+}
+
+// bundlePath resolves --bundle, $BULWARK_BUNDLE, DATA/admin.bundle in that order.
+func (c *cli) bundlePath() string {
+	if c.bundle != "" {
+		return c.bundle
+	}
+	if env := os.Getenv("BULWARK_BUNDLE"); env != "" {
+		return env
+	}
+	return filepath.Join(c.data, BundleFile)
+}
+
+func (c *cli) client() (*adminclient.Client, error) {
+	return adminclient.Open(c.bundlePath())
+}
+
+func (c *cli) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), c.timeout)
+}
+
+// interruptible is a context ended by Ctrl-C (for tail).
+func interruptible() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt)
+}
+
+// show prints v as JSON with --output json, else calls table.
+func (c *cli) show(v any, table func(w *tabwriter.Writer)) error {
+	if c.output == "json" {
+		enc := json.NewEncoder(c.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 2, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+// sub dispatches "bulwark GROUP VERB ...".
+func sub(group string, args []string, verbs map[string]func([]string) error) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		var names []string
+		for v := range verbs {
+			names = append(names, v)
+		}
+		sortStrings(names)
+		msg := fmt.Sprintf("usage: bulwark %s %s", group, strings.Join(names, "|"))
+		if len(args) == 0 {
+			return errors.New(msg)
+		}
+		fmt.Fprintln(os.Stderr, msg)
+		return nil
+	}
+	f, ok := verbs[args[0]]
+	if !ok {
+		return fmt.Errorf("unknown %s command %q", group, args[0])
+	}
+	return f(args[1:])
+}
+
+func sortStrings(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
