@@ -23,9 +23,17 @@ type command struct {
 // commands lists every subcommand in one place.
 func commands() map[string]command {
 	return map[string]command{
-		"serve": {summary: "run the appliance", run: cmdServe},
-		"init":  {summary: "create the data folder, CA, certificates and first admin bundle", run: cmdInit},
+		"serve":          {summary: "run the appliance", run: cmdServe},
+		"init":           {summary: "create the data folder, CA, certificates and first admin bundle", run: cmdInit},
 		"sandbox-worker": {summary: "run one app's sandboxed worker (started by the appliance)", hidden: true, run: cmdSandboxWorker},
+		"admin":          {summary: "client bundles: issue, list, revoke, enroll, join, renew", run: cmdAdmin},
+		"apps":           {summary: "apps: deploy, list, versions, rollback, rm, logs", run: cmdApps},
+		"events":         {summary: "events: tail, query, top", run: cmdEvents},
+		"bans":           {summary: "bans: add, rm, list", run: cmdBans},
+		"allow":          {summary: "allow list: add, rm, list", run: cmdAllow},
+		"deny":           {summary: "deny list: add, rm, list", run: cmdDeny},
+		"alerts":         {summary: "alerts: rules, channels, history, ack", run: cmdAlerts},
+		"status":         {summary: "show the appliance's status", run: cmdStatus},
 	}
 }
 
