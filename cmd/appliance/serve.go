@@ -1,9 +1,84 @@
 package main
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 
-// cmdServe runs the appliance. (Being built under the foundation issue.)
-func cmdServe(args []string) error { return errors.New("serve: not built yet") }
+	"bulwark/core/appliance"
+	"bulwark/core/config"
+	"bulwark/core/sdlisten"
+)
 
-// cmdInit creates the data folder. (Being built under the foundation issue.)
-func cmdInit(args []string) error { return errors.New("init: not built yet") }
+// loadConfig parses --config and --data for serve and init: embedded defaults, overlaid by
+// the file when given, with --data winning over the file's data key.
+func loadConfig(name string, args []string) (config.Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "TOML configuration file (default: embedded defaults)")
+	data := fs.String("data", "", "data folder (default: the config's data key, else ./data)")
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return cfg, err
+	}
+	if *data != "" {
+		cfg.Data = *data
+		if err := cfg.Validate(); err != nil {
+			return cfg, fmt.Errorf("--data: %w", err)
+		}
+	}
+	return cfg, nil
+}
+
+// cmdServe runs the appliance until SIGTERM or SIGINT, then drains in-flight requests
+// within server.shutdown_timeout. A fresh data folder is initialized first, as `init` would.
+func cmdServe(args []string) error {
+	cfg, err := loadConfig("serve", args)
+	if err != nil {
+		return oneLine(err)
+	}
+	ini, err := appliance.Init(cfg)
+	if err != nil {
+		return oneLine(err)
+	}
+	bundle, err := writeFirstAdminBundle(cfg, ini.CA)
+	if err != nil {
+		return oneLine(err)
+	}
+	a, err := appliance.New(cfg)
+	if err != nil {
+		return oneLine(err)
+	}
+	if a.Listeners, err = sdlisten.Listeners(); err != nil {
+		a.Close()
+		return oneLine(fmt.Errorf("systemd sockets: %w", err))
+	}
+	a.Log.Info("first admin bundle", "file", bundle, "ca", ini.CA.Fingerprint())
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := a.Run(ctx); err != nil {
+		return oneLine(err)
+	}
+	return nil
+}
+
+// oneLine keeps an error on one line for the terminal and the journal.
+func oneLine(err error) error {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; "))
+}
+
+// stdout is where init reports; a variable so tests can read it.
+var stdout = os.Stdout

@@ -1,0 +1,32 @@
+package main
+
+import (
+	"fmt"
+
+	"bulwark/core/appliance"
+	"bulwark/core/pki"
+)
+
+// cmdInit creates the data folder (0700), the appliance CA, the public server certificate and
+// the first admin bundle. Run again, it changes nothing and says what is there.
+func cmdInit(args []string) error {
+	cfg, err := loadConfig("init", args)
+	if err != nil {
+		return oneLine(err)
+	}
+	ini, err := appliance.Init(cfg)
+	if err != nil {
+		return oneLine(err)
+	}
+	bundle, err := writeFirstAdminBundle(cfg, ini.CA)
+	if err != nil {
+		return oneLine(err)
+	}
+	verb := "kept existing"
+	if ini.CreatedCA {
+		verb = "created"
+	}
+	fmt.Fprintf(stdout, "data folder: %s\n%s CA: %s/%s (SHA-256 %s)\nfirst admin bundle: %s\n",
+		cfg.Data, verb, cfg.Data, pki.CACertFile, ini.CA.Fingerprint(), bundle)
+	return nil
+}
