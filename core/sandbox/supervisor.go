@@ -46,14 +46,15 @@ type Stats struct {
 
 // Supervisor runs one app version in its worker processes and dispatches requests to them.
 type Supervisor struct {
-	opts    Options
-	spec    Spec
-	lim     Limits
-	ownDir  bool
-	done    chan struct{}
-	closing atomic.Bool
-	slots   []*slot
-	sem     chan struct{} // one token per runtime slot across all workers
+	opts     Options
+	spec     Spec
+	lim      Limits
+	ownDir   bool
+	done     chan struct{}
+	closing  atomic.Bool
+	draining atomic.Bool
+	slots    []*slot
+	sem      chan struct{} // one token per runtime slot across all workers
 
 	statsMu  sync.Mutex
 	stats    Stats
@@ -132,6 +133,16 @@ func (s *Supervisor) Stats() Stats {
 
 // Spec returns the version this supervisor runs.
 func (s *Supervisor) Spec() Spec { return s.spec }
+
+// Drain refuses new requests, lets those in flight finish (at most timeout), then closes. A
+// deploy or rollback drains the version it replaced.
+func (s *Supervisor) Drain(timeout time.Duration) {
+	s.draining.Store(true)
+	for deadline := time.Now().Add(timeout); len(s.sem) > 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.Close()
+}
 
 // Close stops the workers: their channels close, they exit, stragglers are killed.
 func (s *Supervisor) Close() {
@@ -519,7 +530,7 @@ func (s *Supervisor) emit(r *Request, e *Error) {
 
 // Do runs one request (or, with Cron set, one scheduled run) on a worker of this version.
 func (s *Supervisor) Do(ctx context.Context, req *Request) (*Response, error) {
-	if s.closing.Load() {
+	if s.closing.Load() || s.draining.Load() {
 		return nil, &Error{Outcome: Unavailable, Msg: "version stopped"}
 	}
 	if len(req.Body) > s.lim.RequestBodyBytes {

@@ -1,0 +1,281 @@
+package apps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/microcosm-cc/bluemonday"
+
+	"bulwark/core/event"
+	"bulwark/core/sandbox"
+)
+
+// FetchRequest is an app's outbound request that passed the manifest's allowlist.
+type FetchRequest struct {
+	URL     string
+	Method  string
+	Header  []string // name, value pairs
+	Body    []byte
+	Timeout time.Duration
+	MaxBody int
+}
+
+// FetchResponse is what came back.
+type FetchResponse struct {
+	Status int
+	Header []string
+	Body   []byte
+}
+
+// KV is the per-app key-value store.
+type KV interface {
+	Get(ctx context.Context, app, key string) (value []byte, ok bool, err error)
+	Put(ctx context.Context, app, key string, value []byte, quotaBytes int) error
+	Delete(ctx context.Context, app, key string) error
+	List(ctx context.Context, app, prefix string, limit int) ([]string, error)
+}
+
+// ErrEgressDenied marks a fetch refused by policy (an address check at dial time, a redirect
+// to a host off the list); such refusals become egress_denied events.
+var ErrEgressDenied = errors.New("egress denied")
+
+// Capabilities are what apps may ask the appliance for; a nil field refuses that capability.
+type Capabilities struct {
+	// Fetch performs an allowed request; it must check the resolved address at dial time and
+	// each redirect, and wrap refusals in ErrEgressDenied.
+	Fetch    func(ctx context.Context, app string, allow []string, r FetchRequest) (*FetchResponse, error)
+	KV       KV
+	Sanitize func(html, policy string) (string, error)
+	Secrets  func(app, name string) (string, error)
+}
+
+func (c Capabilities) secret(app, name string) (string, error) {
+	if c.Secrets == nil {
+		return "", fmt.Errorf("secret %q: no secret store configured", name)
+	}
+	return c.Secrets(app, name)
+}
+
+// appHost serves one version's capability calls.
+type appHost struct {
+	m   *Manager
+	dep *deployment
+}
+
+// ugc is the sanitizer until the appliance's own is wired in: bluemonday's user-content policy.
+var ugc = bluemonday.UGCPolicy()
+
+func (h *appHost) Call(c sandbox.Call) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(h.dep.limits.WallMs)*time.Millisecond)
+	defer cancel()
+	caps := h.m.cfg.Caps
+	switch c.Op {
+	case "fetch":
+		return h.fetch(ctx, c)
+	case "sanitize":
+		var a struct{ HTML, Policy string }
+		if err := json.Unmarshal(c.Args, &a); err != nil {
+			return nil, errors.New("sanitizeHTML: bad arguments")
+		}
+		var out string
+		if caps.Sanitize != nil {
+			s, err := caps.Sanitize(a.HTML, a.Policy)
+			if err != nil {
+				return nil, fmt.Errorf("sanitizeHTML: %w", err)
+			}
+			out = s
+		} else {
+			out = ugc.Sanitize(a.HTML)
+		}
+		return json.Marshal(out)
+	case "kv.get", "kv.put", "kv.delete", "kv.list":
+		return h.kv(ctx, c)
+	case "security.loginFailed", "security.loginSucceeded", "security.accountChanged":
+		var a struct{ User, Field string }
+		if err := json.Unmarshal(c.Args, &a); err != nil {
+			return nil, errors.New("ctx.security: bad arguments")
+		}
+		kind, sev := event.LoginFailed, event.Low
+		switch c.Op {
+		case "security.loginSucceeded":
+			kind, sev = event.Kind("login_succeeded"), event.Info
+		case "security.accountChanged":
+			kind, sev = event.AccountChanged, event.Medium
+		}
+		e := h.event(c, kind, sev, "app_signal", map[string]any{"user": trunc(a.User, 200), "field": trunc(a.Field, 100)})
+		h.m.events.Emit(e)
+		return []byte("null"), nil
+	}
+	return nil, fmt.Errorf("%s: no such capability", c.Op)
+}
+
+func trunc(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// event builds an event for a capability call with the fields of the request that made it.
+func (h *appHost) event(c sandbox.Call, kind event.Kind, sev event.Severity, rule string, detail map[string]any) event.Event {
+	e := event.Event{TS: time.Now().UTC(), Kind: kind, Severity: sev, Action: event.Logged, App: c.App, Rule: rule}
+	if r, ok := h.m.inflight.Load(c.RequestID); ok {
+		req := r.(*sandbox.Request)
+		e.IP, e.Method, e.Host, e.Path = req.IP, req.Method, req.Host, req.Path
+	}
+	if detail == nil {
+		detail = map[string]any{}
+	}
+	detail["request_id"] = c.RequestID
+	e.Detail = event.DetailJSON(detail)
+	return e
+}
+
+// fetchHost checks an app's URL against its allowlist the way the manifest writes entries:
+// https only, no userinfo, no IP literal, no trailing dot, lowercase ASCII host, ":port" only
+// when not 443. Anything else is refused before a resolver or socket is involved.
+func fetchHost(raw string, allow []string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("fetch: invalid URL")
+	}
+	if u.Scheme != "https" {
+		return "", fmt.Errorf("fetch denied: only https URLs are allowed, not %q", u.Scheme)
+	}
+	if u.User != nil {
+		return "", errors.New("fetch denied: URLs with userinfo are not allowed")
+	}
+	host := u.Hostname()
+	if host == "" || strings.HasSuffix(host, ".") {
+		return "", fmt.Errorf("fetch denied: host %q is not on the app's allowlist", host)
+	}
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return "", fmt.Errorf("fetch denied: IP address %s; list host names in permissions.fetch", host)
+	}
+	for _, r := range host {
+		if r > 0x7e || r < 0x21 {
+			return "", fmt.Errorf("fetch denied: host %q is not ASCII; list its punycode form", host)
+		}
+	}
+	canon := strings.ToLower(host)
+	if p := u.Port(); p != "" && p != "443" {
+		canon += ":" + p
+	}
+	for _, a := range allow {
+		if a == canon {
+			return canon, nil
+		}
+	}
+	return "", fmt.Errorf("fetch denied: %s is not on the app's allowlist", canon)
+}
+
+func (h *appHost) fetch(ctx context.Context, c sandbox.Call) ([]byte, error) {
+	var a struct {
+		URL, Method, Body string
+		Headers           []string
+	}
+	if err := json.Unmarshal(c.Args, &a); err != nil {
+		return nil, errors.New("fetch: bad arguments")
+	}
+	allow := h.dep.man.Permissions.Fetch
+	host, err := fetchHost(a.URL, allow)
+	if err == nil && h.m.cfg.Caps.Fetch == nil {
+		err = fmt.Errorf("fetch to %s: %w: outbound requests are not configured on this appliance", host, ErrEgressDenied)
+	}
+	var resp *FetchResponse
+	if err == nil {
+		resp, err = h.m.cfg.Caps.Fetch(ctx, c.App, allow, FetchRequest{URL: a.URL, Method: a.Method, Header: a.Headers,
+			Body: []byte(a.Body), Timeout: time.Duration(h.dep.limits.WallMs) * time.Millisecond, MaxBody: h.dep.limits.SubrequestBodyBytes})
+	}
+	if err != nil {
+		if strings.Contains(err.Error(), "denied") || errors.Is(err, ErrEgressDenied) {
+			h.m.events.Emit(h.event(c, event.EgressDenied, event.Medium, "egress", map[string]any{
+				"url": trunc(a.URL, 300), "figure": err.Error()}))
+		}
+		return nil, err
+	}
+	return json.Marshal(map[string]any{"status": resp.Status, "headers": pairsToList(resp.Header), "body": string(resp.Body)})
+}
+
+func pairsToList(p []string) [][2]string {
+	out := make([][2]string, 0, len(p)/2)
+	for i := 0; i+1 < len(p); i += 2 {
+		out = append(out, [2]string{p[i], p[i+1]})
+	}
+	return out
+}
+
+func (h *appHost) kv(ctx context.Context, c sandbox.Call) ([]byte, error) {
+	if h.dep.man.Permissions.KV == nil {
+		return nil, fmt.Errorf("%s: this app has no kv permission in app.json", c.Op)
+	}
+	kv := h.m.cfg.Caps.KV
+	if kv == nil {
+		return nil, fmt.Errorf("%s: the key-value store is not configured", c.Op)
+	}
+	var a struct{ Key, Value, Prefix string }
+	if err := json.Unmarshal(c.Args, &a); err != nil {
+		return nil, fmt.Errorf("%s: bad arguments", c.Op)
+	}
+	switch c.Op {
+	case "kv.get":
+		v, ok, err := kv.Get(ctx, c.App, a.Key)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return []byte("null"), nil
+		}
+		return json.Marshal(map[string]string{"value": string(v)})
+	case "kv.put":
+		return []byte("null"), kv.Put(ctx, c.App, a.Key, []byte(a.Value), h.dep.limits.KVQuotaBytes)
+	case "kv.delete":
+		return []byte("null"), kv.Delete(ctx, c.App, a.Key)
+	default:
+		keys, err := kv.List(ctx, c.App, a.Prefix, 1000)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(map[string]any{"keys": keys})
+	}
+}
+
+// LogLine is one console line of an app.
+type LogLine struct {
+	TS        time.Time
+	RequestID string
+	Level     string
+	Line      string
+}
+
+// logBook keeps each app's last lines in memory for the admin API.
+type logBook struct {
+	mu  sync.Mutex
+	max int
+	m   map[string][]LogLine
+}
+
+func newLogBook(max int) *logBook { return &logBook{max: max, m: map[string][]LogLine{}} }
+
+func (b *logBook) Log(app, reqID, level, line string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l := append(b.m[app], LogLine{TS: time.Now().UTC(), RequestID: reqID, Level: level, Line: line})
+	if len(l) > b.max {
+		l = append(l[:0], l[len(l)-b.max:]...)
+	}
+	b.m[app] = l
+}
+
+func (b *logBook) lines(app string) []LogLine {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]LogLine(nil), b.m[app]...)
+}

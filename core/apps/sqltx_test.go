@@ -1,0 +1,5 @@
+package apps_test
+
+import "database/sql"
+
+type sqlTx = sql.Tx

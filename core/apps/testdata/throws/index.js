@@ -1,0 +1,3 @@
+export default {
+  async fetch() { throw new Error("this version cannot answer"); },
+};
