@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"bulwark/core/admin"
 	"bulwark/core/appliance"
 	"bulwark/core/config"
 	"bulwark/core/sdlisten"
@@ -57,6 +58,10 @@ func cmdServe(args []string) error {
 	}
 	a, err := appliance.New(cfg)
 	if err != nil {
+		return oneLine(err)
+	}
+	if _, err := a.AddAdminPlane(ini.CA, admin.Services{}); err != nil { // services: wired as they land
+		a.Close()
 		return oneLine(err)
 	}
 	if a.Listeners, err = sdlisten.Listeners(); err != nil {

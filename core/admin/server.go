@@ -288,3 +288,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	return err
 }
+
+// Name names the component (core/appliance.Component).
+func (s *Server) Name() string { return "admin" }
+
+// Run listens on admin.listen and serves until ctx ends (core/appliance.Component).
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.Shutdown(sctx)
+}

@@ -594,3 +594,21 @@ func (e *Engine) Acknowledge(id int64, by string, resolve bool) (adminapi.Firing
 	e.queueSave(f)
 	return *f, nil
 }
+
+// Component runs an engine inside the appliance (core/appliance.Component): it evaluates
+// the bus subscription and delivers until ctx ends.
+type Component struct {
+	Engine *Engine
+	Sub    *event.Subscription
+}
+
+// Name names the component.
+func (c Component) Name() string { return "alerts" }
+
+// Run starts the engine and waits for ctx to end.
+func (c Component) Run(ctx context.Context) error {
+	c.Engine.Start(ctx, c.Sub)
+	<-ctx.Done()
+	c.Engine.Wait()
+	return nil
+}
