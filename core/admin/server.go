@@ -50,6 +50,9 @@ type Options struct {
 	Bus    *event.Bus
 	Sink   event.Sink
 	Logger *slog.Logger
+	// FirstBundle is the first admin bundle's path: when admin.listen has port 0 (tests),
+	// its endpoint is rewritten to the bound address so the bundle works.
+	FirstBundle string
 	Services
 }
 
@@ -252,6 +255,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer c()
 		_ = s.Shutdown(sctx)
 	}()
+	s.fixFirstBundle(ln.Addr().String())
 	s.log.Info("admin API listening", "addr", ln.Addr().String())
 	return nil
 }
@@ -301,4 +305,21 @@ func (s *Server) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return s.Shutdown(sctx)
+}
+
+func (s *Server) fixFirstBundle(addr string) {
+	if s.opt.FirstBundle == "" {
+		return
+	}
+	b, err := adminbundle.Load(s.opt.FirstBundle)
+	if err != nil {
+		return
+	}
+	if _, port, err := net.SplitHostPort(b.Endpoint); err != nil || port != "0" {
+		return
+	}
+	b.Endpoint = addr
+	if err := b.Write(s.opt.FirstBundle); err != nil {
+		s.log.Error("admin: updating the first bundle's endpoint", "err", err)
+	}
 }

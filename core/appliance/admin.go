@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"bulwark/core/admin"
 	"bulwark/core/adminapi"
@@ -49,6 +50,7 @@ func (a *Appliance) AddAdminPlane(ca *pki.CA, svc admin.Services) (*admin.Server
 		Config: a.Config.Admin, DataDir: a.Config.Data, CA: ca, Clients: reg,
 		Audit: admin.DBAudit{DB: a.Store}, Bus: a.Events, Sink: a.Events,
 		Logger: a.Log.With("component", "admin"), Services: svc,
+		FirstBundle: filepath.Join(a.Config.Data, "admin.bundle"),
 	})
 	if err != nil {
 		return nil, err
