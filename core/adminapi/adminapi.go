@@ -212,7 +212,7 @@ type LogLine struct {
 type EventFilter struct {
 	Since    time.Time `json:"since,omitzero"`
 	Until    time.Time `json:"until,omitzero"`
-	Kind     string    `json:"kind,omitempty"` // one kind, or several separated by commas
+	Kind     string    `json:"kind,omitempty"`     // one kind, or several separated by commas
 	Severity string    `json:"severity,omitempty"` // this severity or worse
 	Action   string    `json:"action,omitempty"`
 	IP       string    `json:"ip,omitempty"`
