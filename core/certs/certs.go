@@ -187,7 +187,18 @@ func (s *Source) HTTPHandler(next http.Handler) http.Handler {
 	if s.acme == nil {
 		return next
 	}
-	return s.acme.HTTPHandler(next)
+	h := s.acme.HTTPHandler(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// autocert checks the host policy against r.Host verbatim; a validator on a port
+		// other than 80 (a port mapping, a test CA) sends "name:port", which is the same name.
+		if strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
+			if host, _, err := net.SplitHostPort(r.Host); err == nil {
+				r = r.WithContext(r.Context())
+				r.Host = host
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Prefetch asks ACME for the certificates of all configured domains in the background, so
