@@ -230,7 +230,9 @@ func TestBansRebuiltFromSavedAndDenyList(t *testing.T) {
 		t.Fatalf("Load restored %d, want 1 (one expired)", n)
 	}
 	var changes []string
-	m.OnChange = func(b Ban, removed bool) { changes = append(changes, b.Addr.String()+map[bool]string{true: " -", false: " +"}[removed]) }
+	m.OnChange = func(b Ban, removed bool) {
+		changes = append(changes, b.Addr.String()+map[bool]string{true: " -", false: " +"}[removed])
+	}
 	if _, ok := m.IsBanned(netip.MustParseAddr("198.51.100.7"), now); !ok {
 		t.Error("saved ban not restored")
 	}
