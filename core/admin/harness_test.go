@@ -61,7 +61,7 @@ func (b *memBans) Unban(_ context.Context, p netip.Prefix) error {
 }
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	ca    *pki.CA
 	reg   *clients.Registry
@@ -74,7 +74,7 @@ type harness struct {
 	auth  *event.Subscription
 }
 
-func newHarness(t *testing.T, mod func(*Options)) *harness {
+func newHarness(t testing.TB, mod func(*Options)) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	ca, err := pki.LoadOrCreateCA(dir)
@@ -164,7 +164,7 @@ func (h *harness) waitAuth(rule string) event.Event {
 	}
 }
 
-func ctx5(t *testing.T) context.Context {
+func ctx5(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx

@@ -19,21 +19,28 @@ import (
 // with Last-Event-ID resumes where it stopped as long as the ring still holds that event.
 type Hub struct {
 	mu     sync.Mutex
-	ring   []adminapi.StreamEvent
+	ring   []held
 	next   uint64 // sequence of the next event; events next-len(ring)..next-1 are held
 	notify chan struct{}
 }
 
+// held is one event in the ring, encoded once for every stream that sends it.
+type held struct {
+	adminapi.StreamEvent
+	json []byte
+}
+
 // NewHub returns a hub keeping size events.
 func NewHub(size int) *Hub {
-	return &Hub{ring: make([]adminapi.StreamEvent, size), next: 1, notify: make(chan struct{})}
+	return &Hub{ring: make([]held, size), next: 1, notify: make(chan struct{})}
 }
 
 // Publish appends an event and wakes the streams.
 func (h *Hub) Publish(e event.Event) {
+	b, _ := json.Marshal(e)
 	h.mu.Lock()
 	seq := h.next
-	h.ring[seq%uint64(len(h.ring))] = adminapi.StreamEvent{Seq: seq, Event: e}
+	h.ring[seq%uint64(len(h.ring))] = held{StreamEvent: adminapi.StreamEvent{Seq: seq, Event: e}, json: b}
 	h.next++
 	ch := h.notify
 	h.notify = make(chan struct{})
@@ -63,7 +70,7 @@ func (h *Hub) Run(ctx context.Context, sub *event.Subscription, count func(event
 // Since returns the held events with sequence > after (at most max), the sequence of the
 // last one returned, whether events were lost in between, and a channel closed when more
 // arrive.
-func (h *Hub) Since(after uint64, max int) (out []adminapi.StreamEvent, last uint64, gap bool, wait <-chan struct{}) {
+func (h *Hub) Since(after uint64, max int) (out []held, last uint64, gap bool, wait <-chan struct{}) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	oldest := uint64(1)
@@ -95,6 +102,9 @@ func (h *Hub) Head() uint64 {
 	defer h.mu.Unlock()
 	return h.next - 1
 }
+
+// streamCoalesce is how long a stream waits after a wake-up to send what arrived meanwhile.
+const streamCoalesce = 10 * time.Millisecond
 
 // streamFilter is the subset of the event filter a live stream applies.
 type streamFilter struct {
@@ -152,8 +162,7 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 			if !sf.match(e.Event) {
 				continue
 			}
-			b, _ := json.Marshal(e.Event)
-			buf = fmt.Appendf(buf, "id: %d\ndata: %s\n\n", e.Seq, b)
+			buf = fmt.Appendf(buf, "id: %d\ndata: %s\n\n", e.Seq, e.json)
 		}
 		after = last
 		if len(buf) > 0 {
@@ -169,6 +178,14 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) error {
 		case <-r.Context().Done():
 			return nil
 		case <-wait:
+			// Coalesce: under a flood, one write per streamCoalesce instead of one per event
+			// keeps 20 consoles at thousands of events a second cheap; it adds at most that
+			// much delay.
+			select {
+			case <-r.Context().Done():
+				return nil
+			case <-time.After(streamCoalesce):
+			}
 		case <-keep.C:
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 				return nil
