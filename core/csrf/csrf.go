@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"bulwark/core/event"
 	"bulwark/core/verdict"
@@ -53,6 +54,7 @@ type Options struct {
 
 // Protector holds the configured checks.
 type Protector struct {
+	live    sync.Map // request id → *state, while the request is in the Inject stage
 	cop     *http.CrossOriginProtection
 	key     []byte
 	maxForm int64
@@ -120,15 +122,56 @@ func (p *Protector) Rotate(w http.ResponseWriter, r *http.Request) string {
 	http.SetCookie(w, sessionCookie(sid))
 	tok := p.token(sid)
 	if st := stateOf(r); st != nil {
-		st.token = tok
+		st.set(tok, "")
 	}
 	return tok
 }
 
+// RotateRequest is Rotate for callers that hold only the request id (verdict.Info.ID), such
+// as the sandbox's capability handler when an app reports loginSucceeded: the new session
+// cookie and token go out with that request's response headers. It reports whether the
+// request is still in flight with its headers unwritten.
+func (p *Protector) RotateRequest(id string) bool {
+	v, ok := p.live.Load(id)
+	if !ok {
+		return false
+	}
+	st := v.(*state)
+	sid := newSessionID()
+	return st.set(p.token(sid), sid)
+}
+
 type stateKey struct{}
 
-// state lets Rotate, called deep in the handler, change the token the rewriter injects.
-type state struct{ token string }
+// state lets Rotate, called deep in the handler (or from another goroutine through
+// RotateRequest), change the token the rewriter injects.
+type state struct {
+	mu      sync.Mutex
+	token   string
+	pending string // session id to send when headers are written
+	sent    bool
+}
+
+func (s *state) set(token, pendingSID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sent {
+		return false
+	}
+	s.token = token
+	if pendingSID != "" {
+		s.pending = pendingSID
+	}
+	return true
+}
+
+// seal returns the token and any pending session id and freezes both.
+func (s *state) seal() (token, pendingSID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent = true
+	return s.token, s.pending
+}
 
 func stateOf(r *http.Request) *state {
 	st, _ := r.Context().Value(stateKey{}).(*state)

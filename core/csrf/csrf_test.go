@@ -49,7 +49,14 @@ func app(p *Protector) http.Handler {
 		io.WriteString(w, "saved: "+r.PostForm.Get("comment"))
 	})
 	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		p.Rotate(w, r) // what the sandbox does on ctx.security.loginSucceeded
+		// What the sandbox does on ctx.security.loginSucceeded: it knows only the request id,
+		// and calls from another goroutine.
+		done := make(chan bool)
+		go func() { done <- p.RotateRequest(verdict.From(r.Context()).ID) }()
+		if !<-done {
+			http.Error(w, "rotation refused", 500)
+			return
+		}
 		w.Header().Set("Content-Type", "text/html")
 		io.WriteString(w, `<form method=post action=/submit></form>`)
 	})

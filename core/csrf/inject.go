@@ -9,6 +9,8 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strings"
+
+	"bulwark/core/verdict"
 )
 
 func multipartReader(body []byte, boundary string) *multipart.Reader {
@@ -32,6 +34,10 @@ func (p *Protector) Inject() func(http.Handler) http.Handler {
 			}
 			st := &state{token: p.token(sid)}
 			r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
+			if id := verdict.From(r.Context()).ID; id != "" {
+				p.live.Store(id, st)
+				defer p.live.Delete(id)
+			}
 			iw := &injectWriter{ResponseWriter: w, st: st, fresh: fresh, head: r.Method == http.MethodHead, initial: st.token}
 			next.ServeHTTP(iw, r)
 			iw.finish()
@@ -55,16 +61,20 @@ func (iw *injectWriter) WriteHeader(code int) {
 	}
 	iw.wrote = true
 	h := iw.Header()
+	token, pending := iw.st.seal()
+	if pending != "" {
+		http.SetCookie(iw.ResponseWriter, sessionCookie(pending)) // rotated by RotateRequest
+	}
 	mt, _, _ := mime.ParseMediaType(h.Get("Content-Type"))
 	enc := h.Get("Content-Encoding")
 	if (mt == "text/html" || mt == "application/xhtml+xml") && (enc == "" || enc == "identity") {
-		if iw.fresh != "" && iw.st.token == iw.initial {
+		if iw.fresh != "" && token == iw.initial {
 			http.SetCookie(iw.ResponseWriter, sessionCookie(iw.fresh))
 		}
-		h.Set(HeaderName, iw.st.token)
+		h.Set(HeaderName, token)
 		if !iw.head && code != http.StatusNoContent && code != http.StatusNotModified {
 			h.Del("Content-Length") // the body grows
-			iw.z = newRewriter(iw.ResponseWriter, iw.st.token)
+			iw.z = newRewriter(iw.ResponseWriter, token)
 		}
 	}
 	iw.ResponseWriter.WriteHeader(code)
