@@ -68,10 +68,14 @@ func cmdServe(args []string) error {
 		a.Close()
 		return oneLine(fmt.Errorf("systemd sockets: %w", err))
 	}
-	a.Log.Info("first admin bundle", "file", bundle, "ca", ini.CA.Fingerprint())
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := a.Run(ctx); err != nil {
+	if err := a.Listen(); err != nil {
+		a.Close()
+		return oneLine(err)
+	}
+	a.Log.Info("first admin bundle", "file", bundle, "ca", ini.CA.Fingerprint())
+	if err := a.Serve(ctx); err != nil {
 		return oneLine(err)
 	}
 	return nil
