@@ -2,18 +2,12 @@ package ui
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
-	"os/user"
 	"strings"
 	"time"
 
@@ -30,7 +24,7 @@ import (
 type connectScreen struct {
 	c *Console
 
-	label, addr, token *widget.Entry
+	label, token       *widget.Entry
 	enrollBtn, fileBtn *widget.Button
 	msg                *widget.Label
 	list               *widget.List
@@ -42,10 +36,8 @@ func newConnect(c *Console) *connectScreen {
 	s := &connectScreen{c: c}
 	s.label = widget.NewEntry()
 	s.label.SetPlaceHolder("name for this appliance, e.g. prod-eu")
-	s.addr = widget.NewEntry()
-	s.addr.SetPlaceHolder("admin address, e.g. 127.0.0.1:9443")
 	s.token = widget.NewEntry()
-	s.token.SetPlaceHolder("paste the enrollment token")
+	s.token.SetPlaceHolder("paste the enrollment token (bwk1.…)")
 	s.enrollBtn = widget.NewButtonWithIcon("Enroll with token", theme.ConfirmIcon(), s.enroll)
 	s.fileBtn = widget.NewButtonWithIcon("Open bundle file…", theme.FolderOpenIcon(), s.chooseFile)
 	s.msg = widget.NewLabel("")
@@ -77,9 +69,8 @@ func newConnect(c *Console) *connectScreen {
 		})
 	tokenForm := widget.NewForm(
 		widget.NewFormItem("Name", s.label),
-		widget.NewFormItem("Address", s.addr),
 		widget.NewFormItem("Token", s.token))
-	intro := widget.NewLabel("Add an appliance. With a token the console makes its own key and certificate request, " +
+	intro := widget.NewLabel("Add an appliance. With a token (from 'bulwark admin enroll NAME') the console makes its own key and certificate request, " +
 		"so the private key never leaves this desktop. Or open a bundle file made with 'bulwark admin issue'.")
 	intro.Wrapping = fyne.TextWrapWord
 	add := widget.NewCard("Add an appliance", "", container.NewVBox(intro, tokenForm,
@@ -241,65 +232,36 @@ func openError(b source.Bundle, err error) string {
 	return fmt.Sprintf("cannot connect to %s: %v", b.Addr, err)
 }
 
-// enroll makes a key and a certificate request here and trades the token for a certificate.
+// enroll trades a token for a certificate; the connector makes the key on this desktop.
 func (s *connectScreen) enroll() {
-	label, addr, token := strings.TrimSpace(s.label.Text), strings.TrimSpace(s.addr.Text), strings.TrimSpace(s.token.Text)
+	label, token := strings.TrimSpace(s.label.Text), strings.TrimSpace(s.token.Text)
 	switch {
 	case label == "":
 		s.fail("name: give this appliance a name")
 		return
-	case addr == "":
-		s.fail("address: enter the appliance's admin address (host:port)")
-		return
 	case token == "":
-		s.fail("token: paste the enrollment token ('bulwark admin enroll' prints one)")
+		s.fail("token: paste the enrollment token ('bulwark admin enroll NAME' prints one)")
 		return
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		s.fail("make key: " + err.Error())
-		return
-	}
-	cn := "console"
-	if u, err := user.Current(); err == nil {
-		if h, err := os.Hostname(); err == nil {
-			cn = u.Username + "@" + h
-		}
-	}
-	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}}, key)
-	if err != nil {
-		s.fail("make certificate request: " + err.Error())
-		return
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		s.fail("encode key: " + err.Error())
-		return
-	}
-	csrPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})
-	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
-	s.info("enrolling at " + addr + "…")
+	s.info("enrolling…")
 	s.enrollBtn.Disable()
 	s.c.tasks.Add(1)
 	go func() {
 		defer s.c.tasks.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), s.c.opt.Timeout)
-		b, err := s.c.conn.Enroll(ctx, addr, token, csrPEM)
+		b, err := s.c.conn.Enroll(ctx, token)
 		cancel()
 		s.c.do(func() {
 			s.enrollBtn.Enable()
 			if err != nil {
-				if errors.Is(err, source.ErrUnreachable) || errors.Is(err, context.DeadlineExceeded) {
-					s.fail(openError(source.Bundle{Addr: addr}, err))
+				if errors.Is(err, source.ErrUnreachable) || errors.Is(err, source.ErrRefused) || errors.Is(err, context.DeadlineExceeded) {
+					s.fail("enroll: " + openError(b, err))
 				} else {
 					s.fail("enroll: " + err.Error())
 				}
 				return
 			}
-			b.KeyPEM, b.Label = keyPEM, label
-			if b.Addr == "" {
-				b.Addr = addr
-			}
+			b.Label = label
 			if err := checkBundle(b, s.c.opt.Now()); err != nil {
 				s.fail(err.Error())
 				return

@@ -140,7 +140,7 @@ func New(a fyne.App, conn source.Connector, store *Profiles, opt Options) *Conso
 
 // do runs f on the UI goroutine. Only call it from other goroutines.
 func (c *Console) do(f func()) {
-	c.do(func() {
+	fyne.Do(func() {
 		c.uiMu.Lock()
 		defer c.uiMu.Unlock()
 		f()
@@ -153,13 +153,28 @@ func (c *Console) Window() fyne.Window { return c.win }
 // Wait blocks until every call in flight has landed (for tests and screenshots).
 func (c *Console) Wait() { c.tasks.Wait() }
 
+// keyBinding is one keyboard shortcut of the window.
+type keyBinding struct {
+	key  fyne.KeyName
+	mod  fyne.KeyModifier
+	what string
+	do   func()
+}
+
+// bindings lists the window's keyboard shortcuts in one place.
+func (c *Console) bindings() []keyBinding {
+	return []keyBinding{
+		{fyne.KeyR, fyne.KeyModifierShortcutDefault, "refresh", c.Refresh},
+		{fyne.KeyF5, 0, "refresh", c.Refresh},
+		{fyne.KeyF, fyne.KeyModifierShortcutDefault, "search", c.focusSearch},
+	}
+}
+
 func (c *Console) shortcuts() {
-	refresh := func(fyne.Shortcut) { c.Refresh() }
-	search := func(fyne.Shortcut) { c.focusSearch() }
-	cv := c.win.Canvas()
-	cv.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyR, Modifier: fyne.KeyModifierShortcutDefault}, refresh)
-	cv.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyF5}, refresh)
-	cv.AddShortcut(&desktop.CustomShortcut{KeyName: fyne.KeyF, Modifier: fyne.KeyModifierShortcutDefault}, search)
+	for _, b := range c.bindings() {
+		do := b.do
+		c.win.Canvas().AddShortcut(&desktop.CustomShortcut{KeyName: b.key, Modifier: b.mod}, func(fyne.Shortcut) { do() })
+	}
 }
 
 // Refresh reloads the screen on show.

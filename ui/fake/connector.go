@@ -2,9 +2,7 @@ package fake
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -54,28 +52,19 @@ func (c *Connector) ParseBundle(data []byte) (source.Bundle, error) {
 	return b, nil
 }
 
-// Enroll implements source.Connector: tokens starting with "bad" are refused.
-func (c *Connector) Enroll(ctx context.Context, addr, token string, csrPEM []byte) (source.Bundle, error) {
-	if err := c.App.wait(ctx, "Enroll", true, addr, token); err != nil {
+// Enroll implements source.Connector: tokens starting with "bad" are refused, tokens
+// without the "bwk1." prefix are not tokens.
+func (c *Connector) Enroll(ctx context.Context, token string) (source.Bundle, error) {
+	if err := c.App.wait(ctx, "Enroll", true, token); err != nil {
 		return source.Bundle{}, err
 	}
-	if strings.HasPrefix(token, "bad") {
-		return source.Bundle{}, errors.New("enroll: token unknown or already used")
+	switch {
+	case !strings.HasPrefix(token, "bwk1."):
+		return source.Bundle{}, errors.New(`not an enrollment token (it starts with "bwk1.")`)
+	case strings.HasPrefix(token, "bwk1.bad"):
+		return source.Bundle{}, errors.New("request refused (403 Forbidden): the token is unknown, used or expired")
 	}
-	blk, _ := pem.Decode(csrPEM)
-	if blk == nil {
-		return source.Bundle{}, errors.New("enroll: no certificate request")
-	}
-	csr, err := x509.ParseCertificateRequest(blk.Bytes)
-	if err != nil {
-		return source.Bundle{}, fmt.Errorf("enroll: %w", err)
-	}
-	b, err := NewBundle(csr.Subject.CommonName, addr, time.Now().Add(365*24*time.Hour))
-	if err != nil {
-		return b, err
-	}
-	b.KeyPEM = "" // the appliance never sees or returns the key
-	return b, nil
+	return NewBundle("console", "127.0.0.1:9443", time.Now().Add(365*24*time.Hour))
 }
 
 // Open implements source.Connector.

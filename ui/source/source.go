@@ -67,14 +67,14 @@ type Appliance interface {
 }
 
 // Connector turns what the operator brings (a bundle file, an enrollment token) into a
-// connected Appliance. ParseBundle and the key generation are local; Enroll and Open talk to
-// the appliance.
+// connected Appliance. ParseBundle is local; Enroll and Open talk to the appliance.
 type Connector interface {
 	// ParseBundle decodes a bundle file. It does not check expiry or reachability.
 	ParseBundle(data []byte) (Bundle, error)
-	// Enroll sends a certificate request with a one-time token and returns the bundle
-	// without its key (the key never leaves the desktop).
-	Enroll(ctx context.Context, addr, token string, csrPEM []byte) (Bundle, error)
+	// Enroll redeems a one-time token (which names the appliance and pins its CA): it makes
+	// a key in this process, sends only a certificate request, and returns the complete
+	// bundle. The key never leaves the desktop.
+	Enroll(ctx context.Context, token string) (Bundle, error)
 	// Open connects with a bundle and checks the appliance accepts it. Errors wrap
 	// ErrUnreachable or ErrRefused when that is the cause.
 	Open(ctx context.Context, b Bundle) (Appliance, error)
