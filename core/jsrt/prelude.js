@@ -1,0 +1,484 @@
+// The in-VM Web API of an app. It runs once per runtime, before the app's bundle, as a
+// function of the host bindings object, which it keeps in its closure: app code never sees
+// it. Everything here runs inside the VM under the request's limits; the host (Go) side only
+// receives primitives and ArrayBuffers it copies. Internal state lives in private fields, so
+// an app patching prototypes cannot reach or forge it.
+(function (host) {
+  "use strict";
+  const G = globalThis;
+  const TE = TypeError, RE = RangeError;
+  const U8 = Uint8Array, AB = ArrayBuffer;
+  const isView = ArrayBuffer.isView;
+  const freeze = Object.freeze, defProp = Object.defineProperty;
+  const arrFrom = Array.from;
+  const apply = Reflect.apply;
+  const str = (v) => (typeof v === "string" ? v : String(v));
+
+  const def = (obj, name, value) => defProp(obj, name, { value, writable: true, configurable: true, enumerable: false });
+
+  // toBytes copies any body-like value into a fresh Uint8Array.
+  function toBytes(v) {
+    if (v instanceof AB) return new U8(v.slice(0));
+    if (isView(v)) return new U8(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
+    return new U8(host.utf8Encode(str(v)));
+  }
+  function bufOf(u8) {
+    return u8.byteOffset === 0 && u8.byteLength === u8.buffer.byteLength ? u8.buffer : u8.buffer.slice(u8.byteOffset, u8.byteOffset + u8.byteLength);
+  }
+
+  // ---- TextEncoder / TextDecoder (UTF-8 only) ----
+  class TextEncoder {
+    get encoding() { return "utf-8"; }
+    encode(s = "") { return new U8(host.utf8Encode(str(s))); }
+    encodeInto(s, dest) {
+      const b = this.encode(s), n = Math.min(b.length, dest.length);
+      dest.set(b.subarray(0, n));
+      return { read: n === b.length ? str(s).length : undefined, written: n };
+    }
+  }
+  class TextDecoder {
+    #fatal; #ignoreBOM;
+    constructor(label = "utf-8", opts = {}) {
+      const l = str(label).trim().toLowerCase();
+      if (l !== "utf-8" && l !== "utf8" && l !== "unicode-1-1-utf-8") throw new RE(`TextDecoder: encoding ${l} is not supported (utf-8 only)`);
+      this.#fatal = !!(opts && opts.fatal);
+      this.#ignoreBOM = !!(opts && opts.ignoreBOM);
+    }
+    get encoding() { return "utf-8"; }
+    get fatal() { return this.#fatal; }
+    get ignoreBOM() { return this.#ignoreBOM; }
+    decode(input, _opts) {
+      if (input === undefined) return "";
+      let buf;
+      if (input instanceof AB) buf = input.slice(0);
+      else if (isView(input)) buf = input.buffer.slice(input.byteOffset, input.byteOffset + input.byteLength);
+      else throw new TE("TextDecoder.decode: argument must be an ArrayBuffer or a view");
+      return host.utf8Decode(buf, this.#fatal, this.#ignoreBOM);
+    }
+  }
+
+  // ---- Headers ----
+  const tokenRe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  function hname(n) {
+    n = str(n);
+    if (!tokenRe.test(n)) throw new TE(`invalid header name ${JSON.stringify(n)}`);
+    return n.toLowerCase();
+  }
+  function hvalue(v) {
+    v = str(v).replace(/^[\t ]+|[\t ]+$/g, "");
+    if (/[\r\n\0]/.test(v)) throw new TE("invalid header value (contains CR, LF or NUL)");
+    return v;
+  }
+  class Headers {
+    #list = []; // [lowercase name, value]
+    constructor(init) {
+      if (init === undefined || init === null) return;
+      if (init instanceof Headers) { for (const [k, v] of init.#list) this.#list.push([k, v]); return; }
+      if (typeof init !== "object") throw new TE("Headers: init must be an object or an iterable of pairs");
+      if (typeof init[Symbol.iterator] === "function") {
+        for (const pair of init) {
+          const p = arrFrom(pair);
+          if (p.length !== 2) throw new TE("Headers: each pair must have exactly two items");
+          this.append(p[0], p[1]);
+        }
+        return;
+      }
+      for (const k of Object.keys(init)) this.append(k, init[k]);
+    }
+    append(n, v) { this.#list.push([hname(n), hvalue(v)]); }
+    set(n, v) {
+      n = hname(n); v = hvalue(v);
+      const out = [];
+      let done = false;
+      for (const e of this.#list) {
+        if (e[0] !== n) out.push(e);
+        else if (!done) { out.push([n, v]); done = true; }
+      }
+      if (!done) out.push([n, v]);
+      this.#list = out;
+    }
+    get(n) {
+      n = hname(n);
+      const vs = this.#list.filter((e) => e[0] === n).map((e) => e[1]);
+      return vs.length ? vs.join(", ") : null;
+    }
+    getSetCookie() { return this.#list.filter((e) => e[0] === "set-cookie").map((e) => e[1]); }
+    has(n) { n = hname(n); return this.#list.some((e) => e[0] === n); }
+    delete(n) { n = hname(n); this.#list = this.#list.filter((e) => e[0] !== n); }
+    *entries() {
+      const names = [...new Set(this.#list.map((e) => e[0]))].sort();
+      for (const n of names) {
+        if (n === "set-cookie") { for (const v of this.getSetCookie()) yield [n, v]; } else yield [n, this.get(n)];
+      }
+    }
+    *keys() { for (const [k] of this.entries()) yield k; }
+    *values() { for (const [, v] of this.entries()) yield v; }
+    forEach(fn, self) { for (const [k, v] of this.entries()) fn.call(self, v, k, this); }
+    [Symbol.iterator]() { return this.entries(); }
+    get [Symbol.toStringTag]() { return "Headers"; }
+    // Index loops, not for-of or push: the app may have patched iterators and Array.prototype.
+    static { Headers.flat = (h) => { const l = h.#list, out = new Array(2 * l.length); for (let i = 0; i < l.length; i++) { out[2 * i] = l[i][0]; out[2 * i + 1] = l[i][1]; } return out; }; }
+  }
+  const headersFlat = Headers.flat;
+  delete Headers.flat;
+  function headersFromFlat(flat) {
+    const h = new Headers();
+    for (let i = 0; i + 1 < flat.length; i += 2) h.append(flat[i], flat[i + 1]);
+    return h;
+  }
+  // Host-facing functions are arrows: they cannot be used as constructors.
+
+  // ---- Body ----
+  function bodyInit(body, headers) {
+    if (body === undefined || body === null) return null;
+    if (typeof body === "string") {
+      if (!headers.has("content-type")) headers.set("content-type", "text/plain;charset=UTF-8");
+      return toBytes(body);
+    }
+    if (body instanceof AB || isView(body)) return toBytes(body);
+    if (body instanceof G.URLSearchParams) {
+      if (!headers.has("content-type")) headers.set("content-type", "application/x-www-form-urlencoded;charset=UTF-8");
+      return toBytes(body.toString());
+    }
+    if (typeof body === "object" && typeof body.getReader === "function") throw new TE("streaming bodies are not supported; pass a string or bytes");
+    return toBytes(body);
+  }
+  class Body {
+    #bytes; #used = false;
+    constructor(bytes) { this.#bytes = bytes; }
+    #take() {
+      if (this.#used) throw new TE("body has already been read");
+      this.#used = true;
+      return this.#bytes || new U8(0);
+    }
+    get bodyUsed() { return this.#used; }
+    get body() { return this.#bytes && this.#bytes.length ? new U8(this.#bytes) : null; }
+    async arrayBuffer() { return bufOf(new U8(this.#take())); }
+    async bytes() { return new U8(this.#take()); }
+    async text() { return host.utf8Decode(bufOf(new U8(this.#take())), false, false); }
+    async json() { return JSON.parse(await this.text()); }
+    async formData() { throw new TE("formData() is not supported; parse text() with URLSearchParams"); }
+    async blob() { throw new TE("blob() is not supported; use arrayBuffer()"); }
+    static { Body.peek = (b) => b.#bytes; Body.isUsed = (b) => b.#used; }
+  }
+  const peekBody = Body.peek, isUsed = Body.isUsed;
+  delete Body.peek; delete Body.isUsed;
+
+  // ---- Request ----
+  const methods = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"];
+  class Request extends Body {
+    #method; #url; #headers; #redirect;
+    constructor(input, init = {}) {
+      let src = null;
+      if (input instanceof Request) src = input;
+      init = init || {};
+      const headers = new Headers(init.headers !== undefined ? init.headers : src ? src.headers : undefined);
+      let method = init.method !== undefined ? str(init.method) : src ? src.method : "GET";
+      if (methods.includes(method.toUpperCase())) method = method.toUpperCase();
+      if (!tokenRe.test(method) || ["CONNECT", "TRACE", "TRACK"].includes(method.toUpperCase())) throw new TE(`invalid method ${method}`);
+      let bytes = null;
+      if (init.body !== undefined && init.body !== null) bytes = bodyInit(init.body, headers);
+      else if (src) bytes = peekBody(src) ? new U8(peekBody(src)) : null;
+      if (bytes && (method === "GET" || method === "HEAD")) throw new TE("Request with GET/HEAD method cannot have a body");
+      super(bytes);
+      this.#url = src ? src.url : new G.URL(str(input)).href;
+      this.#method = method;
+      this.#headers = headers;
+      this.#redirect = init.redirect !== undefined ? str(init.redirect) : src ? src.redirect : "follow";
+    }
+    get method() { return this.#method; }
+    get url() { return this.#url; }
+    get headers() { return this.#headers; }
+    get redirect() { return this.#redirect; }
+    get signal() { return undefined; }
+    clone() {
+      if (isUsed(this)) throw new TE("cannot clone a used request");
+      return new Request(this);
+    }
+    get [Symbol.toStringTag]() { return "Request"; }
+  }
+
+  // ---- Response ----
+  class Response extends Body {
+    #status; #statusText; #headers; #url = ""; #redirected = false; #type = "default";
+    constructor(body = null, init = {}) {
+      init = init || {};
+      const status = init.status === undefined ? 200 : Number(init.status);
+      if (!Number.isInteger(status) || status < 200 || status > 599) throw new RE(`Response status ${init.status} is outside 200-599`);
+      const headers = new Headers(init.headers);
+      const bytes = bodyInit(body, headers);
+      if (bytes && (status === 101 || status === 204 || status === 205 || status === 304)) throw new TE(`Response with status ${status} cannot have a body`);
+      super(bytes);
+      this.#status = status;
+      this.#statusText = init.statusText === undefined ? "" : str(init.statusText);
+      if (/[\r\n]/.test(this.#statusText)) throw new TE("invalid statusText");
+      this.#headers = headers;
+    }
+    get status() { return this.#status; }
+    get statusText() { return this.#statusText; }
+    get ok() { return this.#status >= 200 && this.#status < 300; }
+    get headers() { return this.#headers; }
+    get url() { return this.#url; }
+    get redirected() { return this.#redirected; }
+    get type() { return this.#type; }
+    clone() {
+      if (isUsed(this)) throw new TE("cannot clone a used response");
+      const b = peekBody(this);
+      const r = new Response(b ? new U8(b) : null, { status: this.#status, statusText: this.#statusText, headers: this.#headers });
+      r.#url = this.#url; r.#redirected = this.#redirected; r.#type = this.#type;
+      return r;
+    }
+    static json(data, init = {}) {
+      const body = JSON.stringify(data);
+      if (body === undefined) throw new TE("Response.json: data is not JSON-serializable");
+      const headers = new Headers(init && init.headers);
+      if (!headers.has("content-type")) headers.set("content-type", "application/json");
+      return new Response(body, { ...init, headers });
+    }
+    static redirect(url, status = 302) {
+      if (![301, 302, 303, 307, 308].includes(status)) throw new RE(`invalid redirect status ${status}`);
+      return new Response(null, { status, headers: { location: new G.URL(str(url)).href } });
+    }
+    static error() { const r = new Response(null, { status: 200 }); r.#type = "error"; return r; }
+    get [Symbol.toStringTag]() { return "Response"; }
+    static {
+      Response.finish = (r) => {
+        if (r === null || typeof r !== "object" || !(#status in r)) return null;
+        if (r.#type === "error") throw new TE("the handler returned Response.error()");
+        if (isUsed(r)) throw new TE("the handler returned a Response whose body was already read");
+        const b = peekBody(r);
+        return [r.#status, r.#statusText, headersFlat(r.#headers), b ? bufOf(new U8(b)) : null];
+      };
+    }
+  }
+  const finishResponse = Response.finish;
+  delete Response.finish;
+
+  // ---- URL / URLSearchParams come from goja_nodejs (installed by Go before this runs). ----
+  // Its href/toString do not see edits made through url.searchParams until search is read.
+  {
+    const NodeURL = G.URL;
+    const P = NodeURL.prototype;
+    const hget = Object.getOwnPropertyDescriptor(P, "href").get;
+    const hset = Object.getOwnPropertyDescriptor(P, "href").set;
+    const sget = Object.getOwnPropertyDescriptor(P, "search").get;
+    class URL extends NodeURL {
+      get href() { apply(sget, this, []); return apply(hget, this, []); }
+      set href(v) { apply(hset, this, [v]); }
+      toString() { return this.href; }
+      toJSON() { return this.href; }
+      static canParse(u, base) { try { new URL(u, base); return true; } catch { return false; } }
+    }
+    def(G, "URL", URL);
+  }
+
+  // ---- atob / btoa ----
+  const btoa = (s) => host.btoa(str(s));
+  const atob = (s) => host.atob(str(s));
+
+  // ---- crypto ----
+  const hashNames = { "SHA-1": "SHA-1", "SHA-256": "SHA-256", "SHA-384": "SHA-384", "SHA-512": "SHA-512" };
+  function hashName(alg) {
+    const n = typeof alg === "string" ? alg : alg && alg.name;
+    const h = hashNames[str(n).toUpperCase()];
+    if (!h) throw new DOMExceptionLike(`unsupported hash ${n}`, "NotSupportedError");
+    return h;
+  }
+  class DOMExceptionLike extends Error {
+    constructor(message, name) { super(message); this.name = name; }
+  }
+  const keys = new WeakMap();
+  const wmGet = WeakMap.prototype.get, wmSet = WeakMap.prototype.set;
+  function keyRec(k) {
+    const rec = k !== null && typeof k === "object" ? apply(wmGet, keys, [k]) : undefined;
+    if (!rec) throw new TE("key is not a CryptoKey from crypto.subtle.importKey");
+    return rec;
+  }
+  // CryptoKey holds no key material: the bytes live in a WeakMap in this closure.
+  class CryptoKey {
+    constructor() { throw new TE("Illegal constructor"); }
+    get type() { return "secret"; }
+    get algorithm() { const r = keyRec(this); return { name: "HMAC", hash: { name: r.hash }, length: r.key.byteLength * 8 }; }
+    get extractable() { return keyRec(this).extractable; }
+    get usages() { return [...keyRec(this).usages]; }
+    get [Symbol.toStringTag]() { return "CryptoKey"; }
+  }
+  function keyOf(k, usage) {
+    const rec = keyRec(k);
+    if (!rec.usages.includes(usage)) throw new DOMExceptionLike(`key does not allow ${usage}`, "InvalidAccessError");
+    return rec;
+  }
+  function dataBuf(d) {
+    if (d instanceof AB) return d.slice(0);
+    if (isView(d)) return d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength);
+    throw new TE("data must be an ArrayBuffer or a view");
+  }
+  const subtle = freeze({
+    async digest(alg, data) { return host.digest(hashName(alg), dataBuf(data)); },
+    async importKey(format, keyData, alg, extractable, usages) {
+      if (format !== "raw") throw new DOMExceptionLike("only raw keys are supported", "NotSupportedError");
+      const name = typeof alg === "string" ? alg : alg && alg.name;
+      if (str(name).toUpperCase() !== "HMAC") throw new DOMExceptionLike(`unsupported algorithm ${name}`, "NotSupportedError");
+      const rec = { key: dataBuf(keyData), hash: hashName(alg.hash), extractable: !!extractable, usages: arrFrom(usages || [], str) };
+      if (rec.key.byteLength === 0) throw new DOMExceptionLike("empty key", "DataError");
+      const k = Object.create(CryptoKey.prototype);
+      apply(wmSet, keys, [k, freeze(rec)]);
+      return freeze(k);
+    },
+    async exportKey(format, k) {
+      const rec = keyRec(k);
+      if (!rec.extractable || format !== "raw") throw new DOMExceptionLike("key is not extractable as raw", "InvalidAccessError");
+      return rec.key.slice(0);
+    },
+    async sign(alg, k, data) { const rec = keyOf(k, "sign"); return host.hmac(rec.hash, rec.key.slice(0), dataBuf(data)); },
+    async verify(alg, k, sig, data) { const rec = keyOf(k, "verify"); return host.hmacVerify(rec.hash, rec.key.slice(0), dataBuf(sig), dataBuf(data)); },
+  });
+  const cryptoObj = freeze({
+    getRandomValues(arr) {
+      if (!isView(arr) || arr instanceof DataView || arr instanceof Float32Array || arr instanceof Float64Array) throw new TE("getRandomValues: argument must be an integer typed array");
+      if (arr.byteLength > 65536) throw new DOMExceptionLike("getRandomValues: at most 65536 bytes", "QuotaExceededError");
+      const b = new U8(host.randomBytes(arr.byteLength));
+      new U8(arr.buffer, arr.byteOffset, arr.byteLength).set(b);
+      return arr;
+    },
+    randomUUID() { return host.randomUUID(); },
+    subtle,
+  });
+
+  // ---- console ----
+  function inspect(v, depth, seen) {
+    switch (typeof v) {
+      case "string": return depth === 0 ? v : JSON.stringify(v);
+      case "function": return `[Function ${v.name || "anonymous"}]`;
+      case "symbol": return v.toString();
+      case "bigint": return `${v}n`;
+      case "object": break;
+      default: return String(v);
+    }
+    if (v === null) return "null";
+    if (v instanceof Error) return v.stack || `${v.name}: ${v.message}`;
+    if (seen.includes(v)) return "[Circular]";
+    if (depth > 3) return Array.isArray(v) ? "[Array]" : "[Object]";
+    seen = [...seen, v];
+    if (Array.isArray(v)) return "[ " + v.slice(0, 100).map((x) => inspect(x, depth + 1, seen)).join(", ") + (v.length > 100 ? ", ..." : "") + " ]";
+    const ks = Object.keys(v).slice(0, 100);
+    return "{ " + ks.map((k) => `${k}: ${inspect(v[k], depth + 1, seen)}`).join(", ") + " }";
+  }
+  function logger(level) {
+    return (...args) => {
+      let line;
+      try { line = args.map((a) => inspect(a, 0, [])).join(" "); } catch (e) { line = "[unprintable]"; }
+      host.log(level, line);
+    };
+  }
+  const consoleObj = freeze({ log: logger("log"), info: logger("info"), warn: logger("warn"), error: logger("error"), debug: logger("debug"), trace: logger("debug") });
+
+  // ---- fetch ----
+  const fetch = async (input, init) => {
+    const req = input instanceof Request && init === undefined ? input : new Request(input, init);
+    if (req.redirect !== "follow" && req.redirect !== "manual" && req.redirect !== "error") throw new TE("invalid redirect mode");
+    const b = peekBody(req);
+    const res = await host.fetch(req.method, req.url, headersFlat(req.headers), b ? bufOf(new U8(b)) : null, req.redirect);
+    return makeFetched(res[0], res[1], res[2], res[3], res[4], res[5]);
+  };
+  function makeFetched(status, statusText, flat, body, url, redirected) {
+    const nullBody = status === 101 || status === 204 || status === 205 || status === 304;
+    const r = new Response(nullBody || body === null ? null : body, { status: status < 200 ? 200 : status, statusText, headers: headersFromFlat(flat) });
+    return setFetched(r, status, url, redirected);
+  }
+  // A fetched response may carry a status the constructor refuses (1xx) and its final url.
+  function setFetched(r, status, url, redirected) {
+    defProp(r, "url", { value: url });
+    defProp(r, "redirected", { value: redirected });
+    if (status !== r.status) defProp(r, "status", { value: status });
+    return r;
+  }
+
+  // ---- timers (bounded; the host caps count and delay) ----
+  let timerSeq = 0;
+  const timers = new Map();
+  const setTimeout = (fn, ms = 0, ...args) => {
+    if (typeof fn !== "function") throw new TE("setTimeout: callback must be a function");
+    const id = ++timerSeq;
+    timers.set(id, true);
+    host.timer(Math.max(0, Number(ms) || 0)).then(() => { if (timers.delete(id)) fn(...args); });
+    return id;
+  };
+  const clearTimeout = (id) => { timers.delete(id); };
+  const queueMicrotask = (fn) => { Promise.resolve().then(fn); };
+
+  // ---- sanitizeHTML ----
+  const sanitizeHTML = (html, policy) => host.sanitize(str(html), policy === undefined || policy === null ? "" : str(policy));
+
+  // ---- env ----
+  function makeEnv(plain, secrets, kv) {
+    const env = {};
+    for (let i = 0; i + 1 < plain.length; i += 2) defProp(env, plain[i], { value: plain[i + 1], enumerable: true });
+    for (const name of secrets) defProp(env, name, { get: () => host.secret(name), enumerable: true });
+    if (kv) {
+      const decode = (buf, type) => {
+        if (buf === null) return null;
+        switch (type === undefined ? "text" : typeof type === "object" && type ? type.type || "text" : type) {
+          case "text": return host.utf8Decode(buf, false, false);
+          case "json": return JSON.parse(host.utf8Decode(buf, false, false));
+          case "arrayBuffer": return buf;
+          case "bytes": return new U8(buf);
+          default: throw new TE(`unknown KV value type ${type}`);
+        }
+      };
+      defProp(env, "KV", { enumerable: true, value: freeze({
+        async get(key, type) { return decode(await host.kvGet(str(key)), type); },
+        async put(key, value) { await host.kvPut(str(key), bufOf(toBytes(value))); },
+        async delete(key) { await host.kvDelete(str(key)); },
+        async list(opts = {}) {
+          opts = opts || {};
+          const r = await host.kvList(opts.prefix === undefined ? "" : str(opts.prefix), opts.cursor === undefined ? "" : str(opts.cursor), opts.limit === undefined ? 1000 : Number(opts.limit) | 0);
+          return { keys: r[0].map((name) => ({ name })), list_complete: r[2], cursor: r[1] };
+        },
+      }) });
+    }
+    return freeze(env);
+  }
+
+  // ---- per-request context ----
+  function makeCtx(waits) {
+    return freeze({
+      waitUntil(p) { waits.push(Promise.resolve(p).catch((e) => host.log("error", "waitUntil: " + inspect(e, 0, []))) ); },
+      passThroughOnException() {},
+      security: freeze({
+        loginFailed(user) { host.security("login_failed", str(user), ""); },
+        loginSucceeded(user) { host.security("login_succeeded", str(user), ""); },
+        accountChanged(user, field) { host.security("account_changed", str(user), field === undefined ? "" : str(field)); },
+      }),
+    });
+  }
+
+  for (const [k, v] of Object.entries({ Headers, Request, Response, TextEncoder, TextDecoder, atob, btoa, fetch, setTimeout, clearTimeout, queueMicrotask, sanitizeHTML })) def(G, k, v);
+  def(G, "crypto", cryptoObj);
+  def(G, "console", consoleObj);
+  def(G, "CryptoKey", CryptoKey);
+
+  let env = null;
+  // The host's entry points, returned to Go only.
+  return freeze({
+    setEnv(plain, secrets, kv) { env = makeEnv(plain, secrets, kv); },
+    // fetch: resolves to [status, statusText, headersFlat, ArrayBuffer|null]
+    async fetch(ns, method, url, flat, body, waits) {
+      const app = ns.default;
+      if (!app || typeof app.fetch !== "function") throw new TE("the app's default export has no fetch(request, env, ctx) function");
+      const init = { method, headers: headersFromFlat(flat) };
+      if (body !== null) init.body = body;
+      const req = new Request(url, init);
+      const res = await app.fetch(req, env, makeCtx(waits));
+      const out = finishResponse(res);
+      if (out === null) throw new TE(`fetch handler returned ${res === null ? "null" : typeof res} instead of a Response`);
+      return out;
+    },
+    async scheduled(ns, cron, time, waits) {
+      const app = ns.default;
+      if (!app || typeof app.scheduled !== "function") throw new TE("the app's default export has no scheduled(event, env, ctx) function");
+      await app.scheduled(freeze({ type: "scheduled", cron, scheduledTime: time }), env, makeCtx(waits));
+    },
+    async drain(waits) { while (waits.length) { const w = waits.splice(0); await Promise.all(w); } },
+  });
+})
