@@ -177,7 +177,9 @@ func (a AppsManager) Rollback(ctx context.Context, name, version string) (admina
 }
 
 // Remove stops an app.
-func (a AppsManager) Remove(ctx context.Context, name string) error { return appErr(a.M.Remove(ctx, name)) }
+func (a AppsManager) Remove(ctx context.Context, name string) error {
+	return appErr(a.M.Remove(ctx, name))
+}
 
 // SetLimits applies operator overrides (fields of app.json's "limits"; zero = manifest value).
 func (a AppsManager) SetLimits(ctx context.Context, name string, raw json.RawMessage) (adminapi.App, error) {
