@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -304,7 +305,7 @@ func (s *Supervisor) spawn() (*proc, error) {
 	// The wall goes on before the worker holds any app code. The worker sets it on itself
 	// (prlimit on another user's process needs CAP_SYS_RESOURCE, which the appliance lacks)
 	// and the supervisor checks it took effect below.
-	wall := vsz + uint64(s.lim.MemoryMB+s.opts.AddressSlackMB)<<20
+	wall := vsz + uint64(s.lim.MemoryMB+s.opts.AddressSlackMB)<<20 + threadAllowance(s.lim.Concurrency)
 	var ie enc
 	ie.uint(wall)
 	ie.b = append(ie.b, encodeInit(&s.spec)...)
@@ -466,7 +467,7 @@ func (p *proc) die(state *os.ProcessState) {
 		strings.Contains(stderr, "pthread_create failed") || strings.Contains(stderr, "memory limit"):
 		out.Outcome = MemoryLimit
 		out.Figure = fmt.Sprintf("memory wall %d MB", p.s.lim.MemoryMB)
-		out.Msg = "the worker ran out of memory"
+		out.Msg = "the worker ran out of memory: " + firstLine(stderr)
 	case strings.Contains(stderr, "stack overflow") || strings.Contains(stderr, "stack exceeds"):
 		out.Outcome, out.Figure = StackLimit, "native stack above 64 MB"
 		out.Msg = "the worker's native stack overflowed"
@@ -653,4 +654,23 @@ func (t *tail) lastLine() string {
 		s = s[j+1:]
 	}
 	return truncate(s, 300)
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return truncate(s, 300)
+}
+
+// threadAllowance is the address space a worker's threads reserve without using it: the
+// appliance binary links cgo (SQLite), so its threads come from pthread_create with 8 MB
+// stacks, and glibc gives threads their own 64 MB malloc arenas, at most 8 per CPU. It is
+// reserved, not resident memory: the worker's heap check bounds what is used; the
+// address-space wall is the backstop for a single allocation too large to ever be sampled.
+func threadAllowance(concurrency int) uint64 {
+	threads := uint64(2*concurrency + 16)
+	arenas := min(threads, uint64(8*runtime.NumCPU()))
+	return threads*8<<20 + arenas*64<<20
 }

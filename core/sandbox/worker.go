@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,6 +87,7 @@ type worker struct {
 	lim    Limits
 	code   *compiled
 	pool   chan *vm
+	jobs   chan job
 	calls  sync.Map // call id → chan callReply
 	nextID atomic.Uint32
 
@@ -145,8 +147,33 @@ func (w *worker) start(spec *Spec) error {
 	return w.send(msgReady, 0, e.b)
 }
 
+type job struct {
+	id  uint32
+	req *Request
+}
+
+// vmThread is a goroutine locked to its own OS thread for its whole life, so the thread's CPU
+// clock measures exactly the VM work of the requests it runs. With first set it serves that
+// one job and ends; otherwise it serves jobs from the queue forever.
+func (w *worker) vmThread(first job) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	clock := threadCPUClock(unix.Gettid())
+	if first.req != nil {
+		w.serve(first.id, first.req, clock)
+		return
+	}
+	for j := range w.jobs {
+		w.serve(j.id, j.req, clock)
+	}
+}
+
 func (w *worker) loop() int {
 	go w.watchdog()
+	w.jobs = make(chan job)
+	for range w.lim.Concurrency {
+		go w.vmThread(job{})
+	}
 	for {
 		f, err := readFrame(w.in)
 		if err != nil {
@@ -161,7 +188,13 @@ func (w *worker) loop() int {
 			if err != nil {
 				return exitProtocol
 			}
-			go w.serve(f.id, req)
+			select {
+			case w.jobs <- job{f.id, req}:
+			default:
+				// More in flight than runtimes: serve it on an extra thread rather than queue
+				// it behind a request that may run to its wall deadline.
+				go w.vmThread(job{f.id, req})
+			}
 		case msgReply:
 			if c, ok := w.calls.LoadAndDelete(f.id); ok {
 				d := dec{b: f.body}
@@ -195,7 +228,7 @@ type reqState struct {
 	interruptedAt time.Time
 }
 
-func (w *worker) serve(id uint32, req *Request) {
+func (w *worker) serve(id uint32, req *Request, clock int32) {
 	var v *vm
 	select {
 	case v = <-w.pool:
@@ -207,8 +240,6 @@ func (w *worker) serve(id uint32, req *Request) {
 		}
 		v = nv
 	}
-	runtime.LockOSThread()
-	clock := threadCPUClock(unix.Gettid())
 	st := &reqState{req: req, v: v, clock: clock, cpu0: threadCPU(clock), start: time.Now()}
 	st.deadline = st.start.Add(w.lim.Wall)
 	w.watchMu.Lock()
@@ -222,7 +253,6 @@ func (w *worker) serve(id uint32, req *Request) {
 	delete(w.watched, st)
 	hit, figure := st.hit, st.figure
 	w.watchMu.Unlock()
-	runtime.UnlockOSThread()
 
 	if hit != OK {
 		// The watchdog interrupted this runtime: whatever the call returned, the limit wins.
@@ -267,7 +297,21 @@ func (w *worker) watchdog() {
 	grace := max(250*time.Millisecond, w.lim.CPU)
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	heap := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	limit := uint64(w.lim.MemoryMB) << 20
 	for now := range t.C {
+		// The heap check is what bounds memory precisely; the address-space wall is the
+		// backstop for one huge allocation that never lets the heap be sampled.
+		metrics.Read(heap)
+		live := heap[0].Value.Uint64()
+		if live > limit+limit/2 {
+			runtime.GC()
+			metrics.Read(heap)
+			if live = heap[0].Value.Uint64(); live > limit+limit/2 {
+				fmt.Fprintf(os.Stderr, "fatal error: out of memory: heap %d MB above the %d MB limit\n", live>>20, w.lim.MemoryMB)
+				os.Exit(exitEscalated)
+			}
+		}
 		w.watchMu.Lock()
 		for st := range w.watched {
 			if !st.interruptedAt.IsZero() {
@@ -283,6 +327,8 @@ func (w *worker) watchdog() {
 			}
 			cpu := time.Duration(threadCPU(st.clock) - st.cpu0)
 			switch {
+			case live > limit:
+				st.hit, st.figure = MemoryLimit, fmt.Sprintf("heap %d MB of %d MB", live>>20, w.lim.MemoryMB)
 			case cpu > w.lim.CPU:
 				st.hit, st.figure = CPULimit, fmt.Sprintf("cpu %s of %s", cpu.Round(time.Millisecond), w.lim.CPU)
 			case now.After(st.deadline):

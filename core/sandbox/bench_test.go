@@ -1,0 +1,125 @@
+package sandbox_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dop251/goja"
+
+	"bulwark/core/sandbox"
+	"bulwark/core/sandbox/sandboxtest"
+)
+
+const helloBody = `return new Response('hello world')`
+
+func percentile(d []time.Duration, q float64) time.Duration {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[int(q*float64(len(d)-1))]
+}
+
+// BenchmarkDispatch measures a warm request supervisor → worker → VM → back, and reports the
+// same handler called directly in an in-process goja runtime as the baseline.
+func BenchmarkDispatch(b *testing.B) {
+	s := start(b, handler(helloBody), sandbox.Limits{MemoryMB: 64, Concurrency: 4}, sandbox.Options{})
+	req := &sandbox.Request{ID: "bench", Method: "GET", URL: "https://app.test/", Header: []string{"accept", "*/*"}, Host: "app.test", Path: "/"}
+	ctx := context.Background()
+	for i := 0; i < 200; i++ { // warm up
+		s.Do(ctx, req)
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		r, err := s.Do(ctx, req)
+		lat = append(lat, time.Since(t0))
+		if err != nil || r.Status != 200 {
+			b.Fatalf("%v", err)
+		}
+	}
+	b.StopTimer()
+	p50, p99 := percentile(lat, 0.5), percentile(lat, 0.99)
+
+	// Baseline: the VM alone, no process boundary.
+	rt := goja.New()
+	if _, err := rt.RunString(`function h(){ return {status: 200, body: 'hello world'} }`); err != nil {
+		b.Fatal(err)
+	}
+	h, _ := goja.AssertFunction(rt.Get("h"))
+	base := make([]time.Duration, 0, 10000)
+	for i := 0; i < 10000; i++ {
+		t0 := time.Now()
+		h(goja.Undefined())
+		base = append(base, time.Since(t0))
+	}
+	bp50 := percentile(base, 0.5)
+	b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
+	b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
+	b.ReportMetric(float64(bp50.Nanoseconds())/1000, "baseline-inproc-p50-µs")
+	b.ReportMetric(float64(p50-bp50)/float64(time.Microsecond), "overhead-p50-µs")
+	b.ReportMetric(float64(p50)/float64(max(bp50, time.Nanosecond)), "ratio")
+}
+
+// BenchmarkDispatchParallel is the same with concurrent callers (worker concurrency 16).
+func BenchmarkDispatchParallel(b *testing.B) {
+	s := start(b, handler(helloBody), sandbox.Limits{MemoryMB: 64, Concurrency: 16, Workers: 2}, sandbox.Options{})
+	req := &sandbox.Request{ID: "bench", Method: "GET", URL: "https://app.test/", Host: "app.test", Path: "/"}
+	b.ResetTimer()
+	t0 := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Do(context.Background(), req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(t0).Seconds(), "req/s")
+}
+
+// BenchmarkColdStart measures a new version from nothing to its first answer, with a 50 KB
+// bundle; the target is 1 s.
+func BenchmarkColdStart(b *testing.B) {
+	var pad strings.Builder
+	for pad.Len() < 50<<10 {
+		fmt.Fprintf(&pad, "function f%d(x) { return x * %d + 'padding to make a realistic bundle size'; }\n", pad.Len(), pad.Len())
+	}
+	src := pad.String() + handler(helloBody)
+	exe, args := sandboxtest.Worker(b)
+	var total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t0 := time.Now()
+		s, err := sandbox.Start(sandbox.Options{Exe: exe, Args: args}, sandbox.Spec{App: "cold", Version: int64(i + 1), Program: src,
+			Limits: sandbox.Limits{MemoryMB: 64, Concurrency: 4}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Do(context.Background(), &sandbox.Request{ID: "c", Method: "GET", URL: "https://a/", Host: "a", Path: "/"}); err != nil {
+			b.Fatal(err)
+		}
+		total += time.Since(t0)
+		b.StopTimer()
+		s.Close()
+		b.StartTimer()
+	}
+	ms := float64(total.Microseconds()) / 1000 / float64(b.N)
+	b.ReportMetric(ms, "cold-start-ms")
+	b.ReportMetric(ms/1000, "ratio-to-1s-target")
+}
+
+// BenchmarkWarmRuntimeMemory reports the Go heap one warm runtime holds (64 runtimes built in
+// a worker, measured there between GCs), against the heap of one bare goja runtime in this
+// process as the baseline.
+func BenchmarkWarmRuntimeMemory(b *testing.B) {
+	var per int64
+	for i := 0; i < b.N; i++ {
+		s := start(b, handler(helloBody), sandbox.Limits{MemoryMB: 256, Concurrency: 64}, sandbox.Options{})
+		per = s.Stats().HeapPerRuntime
+		s.Close()
+	}
+	b.ReportMetric(float64(per)/1024, "KiB/runtime")
+}
