@@ -46,6 +46,15 @@ func (a *Appliance) AddAdminPlane(ca *pki.CA, svc admin.Services) (*admin.Server
 			prev(ctx, st)
 		}
 	}
+	svc.Metrics = append(svc.Metrics, func() []admin.Metric {
+		st := a.Writer.Stats()
+		return []admin.Metric{
+			{Name: "bulwark_store_events_written_total", Help: "Events committed to the store.", Type: "counter", Value: float64(st.Written)},
+			{Name: "bulwark_store_events_dropped_total", Help: "Events the store writer's full queue dropped.", Type: "counter", Value: float64(st.Dropped)},
+			{Name: "bulwark_store_events_failed_total", Help: "Events lost to a failed transaction.", Type: "counter", Value: float64(st.Failed)},
+			{Name: "bulwark_store_queue_depth", Help: "Events waiting for the store writer.", Type: "gauge", Value: float64(st.Queued)},
+		}
+	})
 	srv, err := admin.New(admin.Options{
 		Config: a.Config.Admin, DataDir: a.Config.Data, CA: ca, Clients: reg,
 		Audit: admin.DBAudit{DB: a.Store}, Bus: a.Events, Sink: a.Events,
