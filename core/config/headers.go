@@ -22,10 +22,15 @@ func (h *Headers) validate() error {
 	if !validProfile(h.Profile) {
 		return Errorf("headers.profile", "unknown profile %q (want \"default\" or \"strict\")", h.Profile)
 	}
+	seen := map[string]bool{}
 	for i, r := range h.Routes {
 		if r.Prefix == "" || r.Prefix[0] != '/' {
 			return Errorf("headers.routes", "entry %d: prefix %q must start with /", i, r.Prefix)
 		}
+		if seen[r.Prefix] {
+			return Errorf("headers.routes", "entry %d: prefix %q is listed twice", i, r.Prefix)
+		}
+		seen[r.Prefix] = true
 		if !validProfile(r.Profile) {
 			return Errorf("headers.routes", "entry %d: unknown profile %q", i, r.Profile)
 		}

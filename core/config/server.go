@@ -2,6 +2,9 @@ package config
 
 import (
 	"net"
+	"net/url"
+	"os"
+	"strings"
 	"time"
 )
 
@@ -65,6 +68,13 @@ func (s *Server) validate() error {
 	if s.MaxConnsPerIP < 1 {
 		return Errorf("server.max_conns_per_ip", "must be at least 1, got %d", s.MaxConnsPerIP)
 	}
+	if s.ReadHeaderTimeout > s.ReadTimeout {
+		return Errorf("server.read_header_timeout", "%s is longer than server.read_timeout %s, which also covers the headers",
+			s.ReadHeaderTimeout.D(), s.ReadTimeout.D())
+	}
+	if s.HTTPListen != "" && s.HTTPListen == s.Listen {
+		return Errorf("server.http_listen", "%q is also server.listen", s.HTTPListen)
+	}
 	return nil
 }
 
@@ -83,12 +93,48 @@ func defaultTLS() TLS {
 
 func (t *TLS) validate() error {
 	for i, d := range t.Domains {
-		if d == "" || net.ParseIP(d) != nil {
+		if d == "" || net.ParseIP(d) != nil || !dnsName(d) {
 			return Errorf("tls.domains", "entry %d (%q) must be a DNS name", i, d)
 		}
 	}
-	if len(t.Domains) > 0 && t.ACMEDirURL == "" {
-		return Errorf("tls.acme_directory_url", "required when tls.domains is set")
+	if len(t.Domains) > 0 {
+		u, err := url.Parse(t.ACMEDirURL)
+		if t.ACMEDirURL == "" {
+			return Errorf("tls.acme_directory_url", "required when tls.domains is set")
+		}
+		if err != nil || u.Scheme != "https" || u.Host == "" {
+			return Errorf("tls.acme_directory_url", "%q must be an https:// URL", t.ACMEDirURL)
+		}
+	}
+	if t.ACMECACert != "" {
+		if _, err := os.Stat(t.ACMECACert); err != nil {
+			return Errorf("tls.acme_ca_cert", "%v", err)
+		}
+	}
+	for i, n := range t.ServerNames {
+		if net.ParseIP(n) == nil && !dnsName(n) {
+			return Errorf("tls.server_names", "entry %d (%q) must be a DNS name or an IP address", i, n)
+		}
 	}
 	return nil
+}
+
+// dnsName accepts host names (letters, digits, hyphens, dots; a leading "*." wildcard is
+// not allowed: ACME issues exact names here).
+func dnsName(s string) bool {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
