@@ -65,6 +65,14 @@ CREATE TABLE event_minutes (
 	PRIMARY KEY (minute, kind, action)
 ) WITHOUT ROWID;
 
+-- The same counts packed one row per minute, for the charts: a day is 1440 short rows
+-- instead of tens of thousands. counts holds one line per kind and action present in that
+-- minute, "kind<TAB>action<TAB>count", sorted. Written by the event writer only.
+CREATE TABLE minute_counts (
+	minute INTEGER PRIMARY KEY,
+	counts TEXT NOT NULL
+);
+
 -- Per-hour counts per IP, rule and path for the top-N lists. hour is the Unix time in
 -- seconds of the hour's start. A window's whole hours come from here, its ragged edges
 -- from the events themselves.
@@ -86,6 +94,11 @@ CREATE TABLE path_hours (
 	count INTEGER NOT NULL,
 	PRIMARY KEY (hour, path)
 ) WITHOUT ROWID;
+-- The busiest values of one hour first: the top-N query reads a few rows per hour from
+-- these to find its candidates (see DB.top).
+CREATE INDEX ip_hours_count   ON ip_hours(hour, count);
+CREATE INDEX rule_hours_count ON rule_hours(hour, count);
+CREATE INDEX path_hours_count ON path_hours(hour, count);
 `},
 	{Version: 2, Name: "app versions, the active version and limit overrides", SQL: `
 -- One row per deployed version (core/apps). Versions are immutable: the trigger refuses any

@@ -1,11 +1,13 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +51,7 @@ type Series struct {
 }
 
 // Series counts events per bucket of step (a whole number of minutes, at least one) from
-// the per-minute rollups. The window starts at since floored to the minute and includes
+// the per-minute rollups (minute_counts: one row per minute). The window starts at since floored to the minute and includes
 // every minute that starts before until.
 func (d *DB) Series(ctx context.Context, since, until time.Time, step time.Duration) (Series, error) {
 	start, end, err := minuteWindow(since, until)
@@ -72,33 +74,38 @@ func (d *DB) Series(ctx context.Context, since, until time.Time, step time.Durat
 		ByAction: map[event.Action][]int64{},
 	}
 	rows, err := d.r.QueryContext(ctx,
-		`SELECT minute, kind, action, count FROM event_minutes WHERE minute >= ? AND minute < ?`, start, end)
+		`SELECT minute, counts FROM minute_counts WHERE minute >= ? AND minute < ?`, start, end)
 	if err != nil {
 		return Series{}, fmt.Errorf("series: %w", err)
 	}
 	defer rows.Close()
 	var (
-		minute, count int64
-		kind, action  string
+		minute int64
+		counts sql.RawBytes // parsed in place: no copy per row
 	)
 	for rows.Next() {
-		if err := rows.Scan(&minute, &kind, &action, &count); err != nil {
+		if err := rows.Scan(&minute, &counts); err != nil {
 			return Series{}, fmt.Errorf("series: %w", err)
 		}
 		i := int((minute - start) / stepSec)
-		s.Total[i] += count
-		k := s.ByKind[event.Kind(kind)]
-		if k == nil {
-			k = make([]int64, n)
-			s.ByKind[event.Kind(kind)] = k
+		err := eachCount(counts, func(kind, action []byte, c int64) {
+			s.Total[i] += c
+			k := s.ByKind[event.Kind(kind)]
+			if k == nil {
+				k = make([]int64, n)
+				s.ByKind[event.Kind(kind)] = k
+			}
+			k[i] += c
+			a := s.ByAction[event.Action(action)]
+			if a == nil {
+				a = make([]int64, n)
+				s.ByAction[event.Action(action)] = a
+			}
+			a[i] += c
+		})
+		if err != nil {
+			return Series{}, fmt.Errorf("series: %w", err)
 		}
-		k[i] += count
-		a := s.ByAction[event.Action(action)]
-		if a == nil {
-			a = make([]int64, n)
-			s.ByAction[event.Action(action)] = a
-		}
-		a[i] += count
 	}
 	if err := rows.Err(); err != nil {
 		return Series{}, fmt.Errorf("series: %w", err)
@@ -176,9 +183,19 @@ func (d *DB) TopPaths(ctx context.Context, since, until time.Time, n int) ([]Top
 	return d.top(ctx, "path_hours", "path", since, until, n)
 }
 
-// top counts the window's whole hours from the hourly rollup and its ragged edges (at most
-// an hour on each side) from the events, so the answer is exact to the nanosecond while
-// reading at most two hours of raw rows. table and col are constants of this file.
+// top answers exactly, without grouping every (hour, value) row of the window when a few
+// values dominate (the usual shape of attack traffic):
+//
+//  1. the hours the window touches are read from the hourly rollup, busiest first (index
+//     on (hour, count)): the topM values of each are the candidates. A value that is no
+//     candidate has at most the hour's topM-th count in each hour, so at most threshold,
+//     the sum of those, in the whole window;
+//  2. the candidates' exact counts: whole hours from the rollup, the ragged edges (under an
+//     hour on each side) from the events, both by index lookups;
+//  3. if the n-th candidate is above threshold no other value can reach the list and it is
+//     exact. Otherwise (flat traffic) fall back to grouping every row of the window.
+//
+// table and col are constants of this file, never input.
 func (d *DB) top(ctx context.Context, table, col string, since, until time.Time, n int) ([]Top, error) {
 	if !until.After(since) {
 		return nil, &FilterError{Field: "until", Msg: "must be after since"}
@@ -186,19 +203,13 @@ func (d *DB) top(ctx context.Context, table, col string, since, until time.Time,
 	if n < 1 || n > MaxPageSize {
 		return nil, &FilterError{Field: "n", Msg: fmt.Sprintf("must be 1..%d, got %d", MaxPageSize, n)}
 	}
-	s, u := since.UnixNano(), until.UnixNano()
-	hs := since.UTC().Truncate(time.Hour)
-	if hs.Before(since) {
-		hs = hs.Add(time.Hour)
+	w := splitHours(since, until)
+	out, ok, err := d.topCandidates(ctx, table, col, w, n)
+	if err != nil {
+		return nil, fmt.Errorf("top %s: %w", col, err)
 	}
-	he := until.UTC().Truncate(time.Hour)
-	var hourFrom, hourTo, raw1From, raw1To, raw2From, raw2To int64
-	if hs.Before(he) {
-		hourFrom, hourTo = hs.Unix(), he.Unix()
-		raw1From, raw1To = s, hs.UnixNano()
-		raw2From, raw2To = he.UnixNano(), u
-	} else {
-		raw1From, raw1To = s, u
+	if ok {
+		return out, nil
 	}
 	q := fmt.Sprintf(`SELECT v, SUM(c) AS n FROM (
 			SELECT %[2]s AS v, count AS c FROM %[1]s WHERE hour >= ? AND hour < ?
@@ -207,23 +218,161 @@ func (d *DB) top(ctx context.Context, table, col string, since, until time.Time,
 			UNION ALL
 			SELECT %[2]s, 1 FROM events WHERE ts >= ? AND ts < ? AND %[2]s != ''
 		) GROUP BY v ORDER BY n DESC, v LIMIT ?`, table, col)
-	rows, err := d.r.QueryContext(ctx, q, hourFrom, hourTo, raw1From, raw1To, raw2From, raw2To, n)
+	out, err = d.tops(ctx, q, w.hourFrom, w.hourTo, w.raw1From, w.raw1To, w.raw2From, w.raw2To, n)
 	if err != nil {
 		return nil, fmt.Errorf("top %s: %w", col, err)
 	}
+	return out, nil
+}
+
+// topWindow is a top-N window split into whole hours [hourFrom, hourTo) (Unix seconds,
+// possibly empty) and raw edges (Unix ns); coverFrom..coverTo are all the hours it touches.
+type topWindow struct {
+	hourFrom, hourTo   int64
+	raw1From, raw1To   int64
+	raw2From, raw2To   int64
+	coverFrom, coverTo int64
+}
+
+func splitHours(since, until time.Time) topWindow {
+	s, u := since.UTC(), until.UTC()
+	w := topWindow{coverFrom: s.Truncate(time.Hour).Unix()}
+	ce := u.Truncate(time.Hour)
+	if ce.Before(u) {
+		ce = ce.Add(time.Hour)
+	}
+	w.coverTo = ce.Unix()
+	hs := s.Truncate(time.Hour)
+	if hs.Before(s) {
+		hs = hs.Add(time.Hour)
+	}
+	he := u.Truncate(time.Hour)
+	if hs.Before(he) {
+		w.hourFrom, w.hourTo = hs.Unix(), he.Unix()
+		w.raw1From, w.raw1To = s.UnixNano(), hs.UnixNano()
+		w.raw2From, w.raw2To = he.UnixNano(), u.UnixNano()
+	} else {
+		w.raw1From, w.raw1To = s.UnixNano(), u.UnixNano()
+	}
+	return w
+}
+
+// topCandidates is steps 1 to 3 of top; ok is false when the bound does not prove the
+// answer exact.
+func (d *DB) topCandidates(ctx context.Context, table, col string, w topWindow, n int) ([]Top, bool, error) {
+	topM := max(2*n, 32)
+	conn, err := d.r.Conn(ctx) // one connection for the few dozen small queries
+	if err != nil {
+		return nil, false, err
+	}
+	defer conn.Close()
+	cand := map[string]int64{}
+	var threshold int64
+	perHour, err := conn.PrepareContext(ctx, fmt.Sprintf(
+		`SELECT %s, count FROM %s WHERE hour = ? ORDER BY count DESC LIMIT ?`, col, table))
+	if err != nil {
+		return nil, false, err
+	}
+	defer perHour.Close()
+	for h := w.coverFrom; h < w.coverTo; h += 3600 {
+		list, err := stmtTops(ctx, perHour, h, topM)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, t := range list {
+			cand[t.Value] = 0
+		}
+		if len(list) == topM {
+			threshold += list[topM-1].Count
+		}
+	}
+	if len(cand) == 0 {
+		return nil, true, nil // the rollup has nothing in these hours: neither do the events
+	}
+	args := []any{w.hourFrom, w.hourTo}
+	for v := range cand {
+		args = append(args, v)
+	}
+	list := strings.Repeat(", ?", len(cand)-1)
+	q := fmt.Sprintf(`SELECT %[2]s, SUM(count) FROM %[1]s WHERE hour >= ? AND hour < ? AND %[2]s IN (?%[3]s) GROUP BY %[2]s`,
+		table, col, list)
+	if err := addTops(ctx, conn, cand, q, args...); err != nil {
+		return nil, false, err
+	}
+	for _, r := range [][2]int64{{w.raw1From, w.raw1To}, {w.raw2From, w.raw2To}} {
+		if r[0] >= r[1] {
+			continue
+		}
+		args[0], args[1] = r[0], r[1]
+		q := fmt.Sprintf(`SELECT %[1]s, COUNT(*) FROM events WHERE ts >= ? AND ts < ? AND %[1]s IN (?%[2]s) GROUP BY %[1]s`,
+			col, list)
+		if err := addTops(ctx, conn, cand, q, args...); err != nil {
+			return nil, false, err
+		}
+	}
+	out := make([]Top, 0, len(cand))
+	for v, c := range cand {
+		if c > 0 {
+			out = append(out, Top{Value: v, Count: c})
+		}
+	}
+	slices.SortFunc(out, func(a, b Top) int {
+		if a.Count != b.Count {
+			return cmp.Compare(b.Count, a.Count)
+		}
+		return strings.Compare(a.Value, b.Value)
+	})
+	if len(out) > n {
+		out = out[:n]
+	}
+	// Exact only when any value outside the candidates stays below the last place. With
+	// threshold 0 every value of every hour was a candidate.
+	if threshold > 0 && (len(out) < n || out[n-1].Count <= threshold) {
+		return nil, false, nil
+	}
+	return out, true, nil
+}
+
+// addTops adds the (value, count) rows of q to m.
+func addTops(ctx context.Context, conn *sql.Conn, m map[string]int64, q string, args ...any) error {
+	rows, err := conn.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	list, err := scanTops(rows)
+	for _, t := range list {
+		m[t.Value] += t.Count
+	}
+	return err
+}
+
+func (d *DB) tops(ctx context.Context, q string, args ...any) ([]Top, error) {
+	rows, err := d.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanTops(rows)
+}
+
+func stmtTops(ctx context.Context, st *sql.Stmt, args ...any) ([]Top, error) {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	return scanTops(rows)
+}
+
+func scanTops(rows *sql.Rows) ([]Top, error) {
 	defer rows.Close()
 	var out []Top
 	for rows.Next() {
 		var t Top
 		if err := rows.Scan(&t.Value, &t.Count); err != nil {
-			return nil, fmt.Errorf("top %s: %w", col, err)
+			return nil, err
 		}
 		out = append(out, t)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("top %s: %w", col, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // EventFilter selects events. Zero fields do not filter. Every value is passed to SQLite

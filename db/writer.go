@@ -240,6 +240,7 @@ func (w *Writer) pruneStep() (int, error) {
 		sec := cut.Unix()
 		for _, q := range []string{
 			`DELETE FROM event_minutes WHERE minute < ?`,
+			`DELETE FROM minute_counts WHERE minute < ?`,
 			`DELETE FROM ip_hours WHERE hour < ?`,
 			`DELETE FROM rule_hours WHERE hour < ?`,
 			`DELETE FROM path_hours WHERE hour < ?`,
@@ -323,6 +324,9 @@ func insertEvents(ctx context.Context, tx *sql.Tx, batch []event.Event, rollups 
 		}); err != nil {
 		return fmt.Errorf("rollup event_minutes: %w", err)
 	}
+	if err := addMinuteCounts(ctx, tx, minutes); err != nil {
+		return fmt.Errorf("rollup minute_counts: %w", err)
+	}
 	for _, h := range []struct {
 		table, col string
 		m          map[hourKey]int64
@@ -362,9 +366,9 @@ func clean(e *event.Event, now func() time.Time) {
 		e.TS = now()
 	}
 	e.TS = e.TS.UTC()
-	e.Kind = event.Kind(clip(string(e.Kind), maxKind))
+	e.Kind = event.Kind(noSep.Replace(clip(string(e.Kind), maxKind)))
 	e.Severity = event.Severity(clip(string(e.Severity), maxKind))
-	e.Action = event.Action(clip(string(e.Action), maxKind))
+	e.Action = event.Action(noSep.Replace(clip(string(e.Action), maxKind)))
 	e.IP = clip(e.IP, maxIP)
 	e.Method = clip(e.Method, maxMethod)
 	e.Host = clip(e.Host, maxHost)

@@ -59,6 +59,11 @@ func checkRollups(t *testing.T, d *DB) {
 			`SELECT (ts / 1000000000) - ((ts / 1000000000) % 3600), path, '', COUNT(*) FROM events WHERE path != '' GROUP BY 1, 2 ORDER BY 1, 2`},
 	} {
 		a, b := dump(t, d, c.rollup), dump(t, d, c.raw)
+		if c.name == "event_minutes" {
+			if packed := dumpMinuteCounts(t, d); packed != b {
+				t.Errorf("minute_counts differs from the events:\npacked:\n%.2000s\nraw:\n%.2000s", packed, b)
+			}
+		}
 		if a != b {
 			t.Errorf("%s differs from the events:\nrollup:\n%.2000s\nraw:\n%.2000s", c.name, a, b)
 		}
@@ -66,6 +71,28 @@ func checkRollups(t *testing.T, d *DB) {
 			t.Errorf("%s is empty", c.name)
 		}
 	}
+}
+
+// dumpMinuteCounts unpacks minute_counts into dump's format.
+func dumpMinuteCounts(t *testing.T, d *DB) string {
+	t.Helper()
+	rows, err := d.Reader().Query(`SELECT minute, counts FROM minute_counts ORDER BY minute`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var sb strings.Builder
+	for rows.Next() {
+		var m int64
+		var c []byte
+		if err := rows.Scan(&m, &c); err != nil {
+			t.Fatal(err)
+		}
+		if err := eachCount(c, func(k, a []byte, n int64) { fmt.Fprintf(&sb, "%d %s %s %d\n", m, k, a, n) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sb.String()
 }
 
 func dump(t *testing.T, d *DB, q string) string {

@@ -1,0 +1,100 @@
+package db
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// kindAction is one cell of a minute's counts.
+type kindAction struct{ kind, action string }
+
+// noSep replaces the separators of the minute_counts encoding in a kind or action. Kinds
+// and actions are identifiers, so this never changes a real one.
+var noSep = strings.NewReplacer("\t", "_", "\n", "_")
+
+// encodeCounts writes a minute's counts as sorted "kind\taction\tcount" lines.
+func encodeCounts(m map[kindAction]int64) string {
+	keys := make([]kindAction, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b kindAction) int {
+		if c := strings.Compare(a.kind, b.kind); c != 0 {
+			return c
+		}
+		return strings.Compare(a.action, b.action)
+	})
+	var sb strings.Builder
+	for _, k := range keys {
+		sb.WriteString(k.kind)
+		sb.WriteByte('\t')
+		sb.WriteString(k.action)
+		sb.WriteByte('\t')
+		sb.WriteString(strconv.FormatInt(m[k], 10))
+		sb.WriteByte('\n')
+	}
+	return sb.String()
+}
+
+// eachCount calls f for every line of an encoded minute. kind and action alias b: copy
+// them (string(...)) to keep them.
+func eachCount(b []byte, f func(kind, action []byte, n int64)) error {
+	for len(b) > 0 {
+		line, rest, _ := bytes.Cut(b, []byte{'\n'})
+		b = rest
+		kind, tail, ok1 := bytes.Cut(line, []byte{'\t'})
+		action, num, ok2 := bytes.Cut(tail, []byte{'\t'})
+		n, err := strconv.ParseInt(string(num), 10, 64)
+		if !ok1 || !ok2 || err != nil {
+			return fmt.Errorf("minute_counts: malformed line %q", line)
+		}
+		f(kind, action, n)
+	}
+	return nil
+}
+
+// addMinuteCounts merges a batch's per-minute counts into minute_counts.
+func addMinuteCounts(ctx context.Context, tx *sql.Tx, minutes map[minuteKey]int64) error {
+	byMinute := map[int64]map[kindAction]int64{}
+	for k, n := range minutes {
+		m := byMinute[k.minute]
+		if m == nil {
+			m = map[kindAction]int64{}
+			byMinute[k.minute] = m
+		}
+		m[kindAction{k.kind, k.action}] += n
+	}
+	get, err := tx.PrepareContext(ctx, `SELECT counts FROM minute_counts WHERE minute = ?`)
+	if err != nil {
+		return err
+	}
+	defer get.Close()
+	put, err := tx.PrepareContext(ctx, `INSERT INTO minute_counts (minute, counts) VALUES (?, ?)
+		ON CONFLICT (minute) DO UPDATE SET counts = excluded.counts`)
+	if err != nil {
+		return err
+	}
+	defer put.Close()
+	for minute, add := range byMinute {
+		var old []byte
+		err := get.QueryRowContext(ctx, minute).Scan(&old)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if err := eachCount(old, func(kind, action []byte, n int64) {
+			add[kindAction{string(kind), string(action)}] += n
+		}); err != nil {
+			return err
+		}
+		if _, err := put.ExecContext(ctx, minute, encodeCounts(add)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
