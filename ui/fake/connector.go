@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"time"
 
 	"bulwark/ui/source"
 )
@@ -64,7 +63,10 @@ func (c *Connector) Enroll(ctx context.Context, token string) (source.Bundle, er
 	case strings.HasPrefix(token, "bwk1.bad"):
 		return source.Bundle{}, errors.New("request refused (403 Forbidden): the token is unknown, used or expired")
 	}
-	return NewBundle("console", "127.0.0.1:9443", time.Now().Add(365*24*time.Hour))
+	c.App.mu.Lock()
+	now := c.App.now()
+	c.App.mu.Unlock()
+	return NewBundle("console", "127.0.0.1:9443", now.AddDate(1, 0, 0))
 }
 
 // Open implements source.Connector.
