@@ -1,12 +1,15 @@
 package admin
 
 import (
+	"encoding/json"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
 	"bulwark/core/adminclient"
+	"bulwark/core/config"
 	"bulwark/core/event"
 	"bulwark/core/guard"
 )
@@ -44,5 +47,37 @@ func TestGuardBansThroughTheAPI(t *testing.T) {
 	}
 	if _, banned := g.Store().IsBanned(netip.MustParseAddr("203.0.113.50"), time.Now()); banned {
 		t.Fatal("unban did not reach the guard")
+	}
+}
+
+func TestConfigDocsReadOnly(t *testing.T) {
+	cfg := config.Default()
+	cfg.Guard.Allow = []string{"10.0.0.0/8"}
+	h := newHarness(t, func(o *Options) {
+		o.Policies, o.Settings = PolicyDocs(cfg), SettingsDocs(cfg)
+		o.Lists = ConfigLists{Allow: cfg.Guard.Allow}
+	})
+	c := h.client(h.admin)
+	s, err := c.Settings(ctx5(t))
+	if err != nil || !strings.Contains(string(s["listeners"]), `"admin":"127.0.0.1:9443"`) || !strings.Contains(string(s["store"]), `"retention"`) {
+		t.Fatalf("settings: %s %v", s, err)
+	}
+	p, err := c.Policy(ctx5(t), "waf")
+	if err != nil || !strings.HasPrefix(string(p), "{") {
+		t.Fatalf("waf policy: %s %v", p, err)
+	}
+	var re *adminclient.RequestError
+	if err := c.PutPolicy(ctx5(t), "waf", json.RawMessage(`{"mode":"off"}`)); !errors.As(err, &re) || re.Status != 501 || !strings.Contains(re.Message, "configuration file") {
+		t.Fatalf("put policy: %v", err)
+	}
+	if _, err := c.Policy(ctx5(t), "nope"); !errors.As(err, &re) || re.Status != 404 {
+		t.Fatalf("unknown policy: %v", err)
+	}
+	l, err := c.Access(ctx5(t), "allow")
+	if err != nil || len(l) != 1 || l[0].CIDR != "10.0.0.0/8" {
+		t.Fatalf("allow list: %+v %v", l, err)
+	}
+	if err := c.AccessAdd(ctx5(t), "deny", "192.0.2.0/24", ""); !errors.As(err, &re) || re.Status != 501 {
+		t.Fatalf("deny add: %v", err)
 	}
 }

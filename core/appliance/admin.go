@@ -34,6 +34,15 @@ func (a *Appliance) AddAdminPlane(ca *pki.CA, svc admin.Services) (*admin.Server
 	if svc.Events == nil {
 		svc.Events = admin.DBEvents{DB: a.Store}
 	}
+	if svc.Policies == nil {
+		svc.Policies = admin.PolicyDocs(a.Config)
+	}
+	if svc.Settings == nil {
+		svc.Settings = admin.SettingsDocs(a.Config)
+	}
+	if svc.Lists == nil {
+		svc.Lists = admin.ConfigLists{Allow: a.Config.Guard.Allow, Deny: a.Config.Guard.Deny}
+	}
 	prev := svc.Status
 	svc.Status = func(ctx context.Context, st *adminapi.Status) {
 		if a.Server != nil {
