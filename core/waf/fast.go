@@ -24,6 +24,7 @@ package waf
 // SecRxPreFilter On (Coraza's own literal prefilter) is also enabled on the fast engine.
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"regexp/syntax"
@@ -33,6 +34,7 @@ import (
 
 	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3/types"
+	ahocorasick "github.com/petar-dambovaliev/aho-corasick"
 )
 
 // sources a variable draws from; each has a raw and a decoded alphabet.
@@ -55,27 +57,73 @@ const (
 type sourceSet [nSources]alphabet
 
 type check struct {
-	id     int
-	src    int
-	trans  []string
-	re     *syntax.Regexp // @rx
-	lits   []string       // @pm, @contains, ...: any may occur
-	ci     bool           // lits compare case-insensitively
-	ranges *alphabet      // @validateByteRange: the allowed bytes
-	urlEnc bool           // @validateUrlEncoding
+	tierFacs [][]int32 // per tier: factors of two bytes or more (ids in the gate's automaton)
+	tierOne  [][]byte  // per tier: one-byte factors
+	tierOK   []bool    // per tier: a factor set is known
+	id       int
+	src      int
+	trans    []string
+	re       *syntax.Regexp // @rx
+	lits     []string       // @pm, @contains, ...: any may occur
+	ci       bool           // lits compare case-insensitively
+	ranges   *alphabet      // @validateByteRange: the allowed bytes
+	urlEnc   bool           // @validateUrlEncoding
 }
 
 type gate struct {
 	checks []check
+	ac     ahocorasick.AhoCorasick // every factor of every rule in every tier
+	nPats  int
 	mu     sync.Mutex
-	cache  map[sourceSet][]int
+	cache  map[planKey]*plan
+}
+
+// tiers are reference alphabets. A rule's factors are computed once per tier for the rule
+// specialised to that alphabet; a request whose bytes fall within a tier may use them,
+// since every match over a smaller alphabet is a match over the tier's.
+var tiers = func() []alphabet {
+	t0 := alphabetOf("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,-_")
+	t1 := t0.union(alphabetOf("@:/;=?&+%!*'()~#\n\r\t"))
+	var t2 alphabet
+	for c := 0; c < 0x80; c++ {
+		t2.add(byte(c))
+	}
+	return []alphabet{t0, t1, t2}
+}()
+
+func subset(a, b alphabet) bool {
+	return a[0]&^b[0] == 0 && a[1]&^b[1] == 0 && a[2]&^b[2] == 0 && a[3]&^b[3] == 0
+}
+
+// planKey is everything the plan depends on: the alphabets and which sources are opaque
+// to the factor proof.
+type planKey struct {
+	s      sourceSet
+	opaque int
+}
+
+// plan is what the alphabets decide: rules removed outright, and rules to be decided by
+// their factors in this request's text.
+type plan struct {
+	remove []int
+	decide []decision
+	scan   int // sources whose text must be scanned
+}
+
+// decision is a rule removed unless one of its factors (of the tier its input falls in)
+// occurs in a source it reads.
+type decision struct {
+	id      int
+	src     int
+	facs    []int32
+	singles []byte
 }
 
 // maxCache bounds the remembered alphabet combinations; the map is dropped when full.
 const maxCache = 4096
 
 func newGate(rules []types.RuleMetadata) *gate {
-	g := &gate{cache: map[sourceSet][]int{}}
+	g := &gate{cache: map[planKey]*plan{}}
 	afterSkip := 0
 	for _, r := range rules {
 		raw := r.Raw()
@@ -95,7 +143,72 @@ func newGate(rules []types.RuleMetadata) *gate {
 			g.checks = append(g.checks, c)
 		}
 	}
+	ids := map[string]int32{}
+	var pats []string
+	for i := range g.checks {
+		c := &g.checks[i]
+		c.tierFacs = make([][]int32, len(tiers))
+		c.tierOne = make([][]byte, len(tiers))
+		c.tierOK = make([]bool, len(tiers))
+		for ti := range tiers {
+			a := tiers[ti]
+			var fs []string
+			switch {
+			case c.re != nil:
+				sp := specialize(c.re, &a)
+				if sp == nil {
+					continue // the alphabet proof removes it first
+				}
+				f, ok := necessary(sp)
+				if !ok {
+					continue
+				}
+				fs = f
+			case c.lits != nil:
+				for _, l := range c.lits {
+					if literalCanOccur(l, c.ci, &a) {
+						fs = append(fs, strings.ToLower(l))
+					}
+				}
+				if len(fs) == 0 || !isASCII(strings.Join(fs, "")) {
+					continue
+				}
+			default:
+				continue
+			}
+			ok := true
+			for _, f := range fs {
+				switch len(f) {
+				case 0:
+					ok = false // the empty string occurs everywhere
+				case 1:
+					c.tierOne[ti] = append(c.tierOne[ti], f[0])
+				default:
+					id, seen := ids[f]
+					if !seen {
+						id = int32(len(pats))
+						ids[f] = id
+						pats = append(pats, f)
+					}
+					c.tierFacs[ti] = append(c.tierFacs[ti], id)
+				}
+			}
+			c.tierOK[ti] = ok
+		}
+	}
+	b := ahocorasick.NewAhoCorasickBuilder(ahocorasick.Opts{AsciiCaseInsensitive: true, MatchKind: ahocorasick.StandardMatch, DFA: true})
+	g.ac = b.Build(pats)
+	g.nPats = len(pats)
 	return g
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] > 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // analyse turns a rule into a check, or says it must always run.
@@ -331,7 +444,7 @@ func sourceAlphabets(req *Request) sourceSet {
 		hdr = hdr.union(alphabetOf(h[0]))
 		switch {
 		case strings.EqualFold(h[0], "Cookie"):
-			s[3] = s[3].union(alphabetOf(h[1])).union(decodedAlphabet([]byte(h[1])))
+			s[3] = s[3].union(cookieAlphabet(h[1]))
 			continue // headers minus Cookie; rules reading every header also read srcCookies
 		case strings.EqualFold(h[0], "Content-Type"):
 			nctype++
@@ -367,6 +480,17 @@ func sourceAlphabets(req *Request) sourceSet {
 	return s
 }
 
+// cookieAlphabet covers the names and values Coraza parses from a Cookie header: split at
+// ';', then at the first '=', trimmed, never decoded.
+func cookieAlphabet(h string) alphabet {
+	var a alphabet
+	for _, part := range strings.Split(h, ";") {
+		name, val, _ := strings.Cut(part, "=")
+		a = a.union(alphabetOf(name)).union(alphabetOf(val))
+	}
+	return a
+}
+
 // needsEscaping reports whether url.URL.String could write the target differently.
 func needsEscaping(u string) bool {
 	for i := 0; i < len(u); i++ {
@@ -381,16 +505,21 @@ func needsEscaping(u string) bool {
 	return false
 }
 
-// formAlphabet is the decoded alphabet of the names and values of an
-// application/x-www-form-urlencoded string: its '&' separators never reach a value.
+// formAlphabet is the alphabet of the names and values Coraza decodes from an
+// application/x-www-form-urlencoded string: exact, since it decodes like Coraza does.
 func formAlphabet(q []byte) alphabet {
 	var a alphabet
 	for len(q) > 0 {
-		i := 0
-		for i < len(q) && q[i] != '&' {
-			i++
+		i := bytes.IndexByte(q, '&')
+		if i < 0 {
+			i = len(q)
 		}
-		a = a.union(decodedAlphabet(q[:i]))
+		seg := q[:i]
+		if j := bytes.IndexByte(seg, '='); j >= 0 {
+			a = a.union(alphabetOfBytes(queryUnescape(seg[:j]))).union(alphabetOfBytes(queryUnescape(seg[j+1:])))
+		} else {
+			a = a.union(alphabetOfBytes(queryUnescape(seg)))
+		}
 		if i == len(q) {
 			break
 		}
@@ -443,29 +572,220 @@ func (c *check) canMatch(a alphabet) bool {
 	return true
 }
 
-// removable returns the ids of rules that cannot match req.
-func (g *gate) removable(req *Request) []int {
-	s := sourceAlphabets(req)
+// opaqueSources are the sources whose variables are not substrings of a text we can scan.
+func opaqueSources(req *Request) int {
+	o := srcDigits
+	if needsEscaping(req.URI) {
+		o |= srcURI
+	}
+	if len(req.Body) > 0 && !isURLEncoded(req) {
+		o |= srcBodyArgs
+	}
+	return o
+}
+
+func isURLEncoded(req *Request) bool {
+	n, ct := 0, ""
+	for _, h := range req.Headers {
+		if strings.EqualFold(h[0], "Content-Type") {
+			n++
+			ct = h[1]
+		}
+	}
+	return n == 1 && strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/x-www-form-urlencoded")
+}
+
+func (g *gate) planFor(k planKey) *plan {
 	g.mu.Lock()
-	ids, ok := g.cache[s]
+	p, ok := g.cache[k]
 	g.mu.Unlock()
 	if ok {
-		return ids
+		return p
 	}
-	ids = []int{}
+	p = &plan{remove: []int{}}
 	for i := range g.checks {
 		c := &g.checks[i]
-		if !c.canMatch(c.alphabet(&s)) {
-			ids = append(ids, c.id)
+		a := c.alphabet(&k.s)
+		if !c.canMatch(a) {
+			p.remove = append(p.remove, c.id)
+			continue
+		}
+		if c.src&k.opaque != 0 || c.src&srcFull != 0 || a.full() || c.tierOK == nil || !c.decidable(&k.s) {
+			continue
+		}
+		for ti := range tiers {
+			if subset(a, tiers[ti]) {
+				if c.tierOK[ti] {
+					p.decide = append(p.decide, decision{id: c.id, src: c.src, facs: c.tierFacs[ti], singles: c.tierOne[ti]})
+					p.scan |= c.src
+				}
+				break
+			}
 		}
 	}
 	g.mu.Lock()
 	if len(g.cache) >= maxCache {
-		g.cache = map[sourceSet][]int{}
+		g.cache = map[planKey]*plan{}
 	}
-	g.cache[s] = ids
+	g.cache[k] = p
 	g.mu.Unlock()
-	return ids
+	return p
+}
+
+// decidable: every transformation of c leaves the request's text unchanged up to ASCII
+// case, except url-decoding that can only turn '+' into ' ' (the scanned text includes
+// that variant).
+func (c *check) decidable(s *sourceSet) bool {
+	in := c.inputAlphabet(s)
+	if in.full() {
+		return false
+	}
+	for _, t := range c.trans {
+		lt := strings.ToLower(t)
+		if (lt == "urldecode" || lt == "urldecodeuni") && !in.has('%') {
+			in = in.union(transformAlphabet(t, in))
+			continue
+		}
+		if !identityOn(t, in) {
+			return false
+		}
+		in = in.union(transformAlphabet(t, in))
+	}
+	return true
+}
+
+func (c *check) inputAlphabet(s *sourceSet) alphabet {
+	var a alphabet
+	for i := 0; i < nSources; i++ {
+		if c.src&(1<<i) != 0 {
+			a = a.union(s[i])
+		}
+	}
+	return a
+}
+
+// sourceTexts returns, per source, text that contains every value Coraza derives from
+// that source as a substring (for the non-opaque sources).
+func sourceTexts(req *Request, want int) [nSources][][]byte {
+	var t [nSources][][]byte
+	uri := []byte(req.URI)
+	path, query, _ := strings.Cut(req.URI, "?")
+	if want&srcURI != 0 {
+		t[0] = [][]byte{uri, pathUnescape(uri)}
+	}
+	if want&srcArgsGet != 0 {
+		t[1] = [][]byte{formText([]byte(query))}
+	}
+	if want&srcPath != 0 {
+		t[10] = [][]byte{[]byte(path), pathUnescape([]byte(path))}
+	}
+	if want&(srcHeaders|srcCookies|srcUA|srcReferer) != 0 {
+		var all []byte
+		all = append(all, "host\n"...)
+		all = append(all, req.Host...)
+		all = append(all, '\n')
+		for _, h := range req.Headers {
+			switch {
+			case strings.EqualFold(h[0], "Cookie"):
+				t[3] = append(t[3], []byte(h[1]), queryUnescape([]byte(h[1])))
+				all = append(all, h[0]...)
+				all = append(all, '\n')
+				continue
+			case strings.EqualFold(h[0], "User-Agent"):
+				t[8] = append(t[8], []byte(h[1]))
+			case strings.EqualFold(h[0], "Referer"):
+				t[9] = append(t[9], []byte(h[1]))
+			}
+			all = append(all, h[0]...)
+			all = append(all, '\n')
+			all = append(all, h[1]...)
+			all = append(all, '\n')
+		}
+		t[2] = [][]byte{all}
+	}
+	if want&srcBodyRaw != 0 {
+		t[4] = [][]byte{req.Body}
+	}
+	if want&srcBodyArgs != 0 && len(req.Body) > 0 {
+		t[5] = [][]byte{formText(req.Body)}
+	}
+	if want&srcMeta != 0 {
+		t[6] = [][]byte{[]byte(req.Method + "\n" + req.Proto)}
+	}
+	return t
+}
+
+// withPlusAsSpace adds, for texts with a '+', the variant url-decoding produces.
+func withPlusAsSpace(t [nSources][][]byte) [nSources][][]byte {
+	for i := range t {
+		n := len(t[i])
+		for j := 0; j < n; j++ {
+			if bytes.IndexByte(t[i][j], '+') >= 0 {
+				t[i] = append(t[i], bytes.ReplaceAll(t[i][j], []byte("+"), []byte(" ")))
+			}
+		}
+	}
+	return t
+}
+
+// removable returns the ids of rules that cannot match req.
+func (g *gate) removable(req *Request) []int {
+	s := sourceAlphabets(req)
+	p := g.planFor(planKey{s: s, opaque: opaqueSources(req)})
+	if len(p.decide) == 0 {
+		return p.remove
+	}
+	var found [nSources][]uint64
+	if g.nPats > 0 {
+		texts := withPlusAsSpace(sourceTexts(req, p.scan))
+		words := (g.nPats + 63) / 64
+		for src := 0; src < nSources; src++ {
+			if p.scan&(1<<src) == 0 {
+				continue
+			}
+			bits := make([]uint64, words)
+			for _, txt := range texts[src] {
+				it := g.ac.IterOverlappingByte(txt)
+				for m := it.Next(); m != nil; m = it.Next() {
+					id := m.Pattern()
+					bits[id>>6] |= 1 << (id & 63)
+				}
+			}
+			found[src] = bits
+		}
+	}
+	out := make([]int, len(p.remove), len(p.remove)+len(p.decide))
+	copy(out, p.remove)
+	for i := range p.decide {
+		if !p.decide[i].anyFactor(&found, &s) {
+			out = append(out, p.decide[i].id)
+		}
+	}
+	return out
+}
+
+// anyFactor reports whether one of c's factors occurs in a source c reads.
+func (c *decision) anyFactor(found *[nSources][]uint64, s *sourceSet) bool {
+	for src := 0; src < nSources; src++ {
+		if c.src&(1<<src) == 0 {
+			continue
+		}
+		for _, b := range c.singles {
+			if s[src].has(b) || b >= 'a' && b <= 'z' && s[src].has(b-32) {
+				return true
+			}
+		}
+		bits := found[src]
+		if bits == nil {
+			continue
+		}
+		for _, id := range c.facs {
+			if bits[id>>6]&(1<<(id&63)) != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (g *gate) String() string { return fmt.Sprintf("gate(%d checks)", len(g.checks)) }
