@@ -158,6 +158,23 @@ CREATE TABLE alerts_history (
 );
 CREATE INDEX alerts_history_ts ON alerts_history(ts);
 `},
+	{Version: 4, Name: "app key-value store", SQL: `
+-- env.KV of each app (core/kv): one namespace per app, keys compared bytewise for list.
+CREATE TABLE kv_entries (
+	app     TEXT NOT NULL,
+	key     TEXT NOT NULL,
+	value   BLOB NOT NULL,
+	updated INTEGER NOT NULL, -- Unix nanoseconds
+	PRIMARY KEY (app, key)
+) WITHOUT ROWID;
+-- Bytes (len(key)+len(value) summed) and keys per app, kept in the put's transaction so the
+-- quota check needs no scan.
+CREATE TABLE kv_usage (
+	app   TEXT PRIMARY KEY,
+	bytes INTEGER NOT NULL,
+	keys  INTEGER NOT NULL
+);
+`},
 }
 
 // checkMigrations refuses a list that is not numbered 1..N: a gap or a duplicate is a
