@@ -72,7 +72,7 @@ func (s *Server) validate() error {
 		return Errorf("server.read_header_timeout", "%s is longer than server.read_timeout %s, which also covers the headers",
 			s.ReadHeaderTimeout.D(), s.ReadTimeout.D())
 	}
-	if s.HTTPListen != "" && s.HTTPListen == s.Listen {
+	if s.HTTPListen != "" && s.HTTPListen == s.Listen && !strings.HasSuffix(s.Listen, ":0") {
 		return Errorf("server.http_listen", "%q is also server.listen", s.HTTPListen)
 	}
 	return nil
