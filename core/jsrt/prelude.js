@@ -165,10 +165,11 @@
   delete Body.peek; delete Body.isUsed;
 
   // ---- Request ----
+  const TRUSTED = Symbol("trusted");
   const methods = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"];
   class Request extends Body {
     #method; #url; #headers; #redirect;
-    constructor(input, init = {}) {
+    constructor(input, init = {}, trusted) {
       let src = null;
       if (input instanceof Request) src = input;
       init = init || {};
@@ -181,7 +182,8 @@
       else if (src) bytes = peekBody(src) ? new U8(peekBody(src)) : null;
       if (bytes && (method === "GET" || method === "HEAD")) throw new TE("Request with GET/HEAD method cannot have a body");
       super(bytes);
-      this.#url = src ? src.url : new G.URL(str(input)).href;
+      // The host hands over an already-absolute URL; apps' URLs are parsed and normalized.
+      this.#url = src ? src.url : trusted === TRUSTED ? input : new G.URL(str(input)).href;
       this.#method = method;
       this.#headers = headers;
       this.#redirect = init.redirect !== undefined ? str(init.redirect) : src ? src.redirect : "follow";
@@ -468,7 +470,7 @@
       if (!app || typeof app.fetch !== "function") throw new TE("the app's default export has no fetch(request, env, ctx) function");
       const init = { method, headers: headersFromFlat(flat) };
       if (body !== null) init.body = body;
-      const req = new Request(url, init);
+      const req = new Request(url, init, TRUSTED);
       const res = await app.fetch(req, env, makeCtx(waits));
       const out = finishResponse(res);
       if (out === null) throw new TE(`fetch handler returned ${res === null ? "null" : typeof res} instead of a Response`);

@@ -52,12 +52,12 @@ type VM struct {
 	proxyT  reflect.Type
 
 	// Per-request state; touched only on the VM goroutine, except jobs (filled by host goroutines).
-	hctx    context.Context // passed to Host calls
-	hcancel context.CancelFunc
-	gen     uint64
-	pending int
-	jobs    chan job
-	broken  bool
+	hctx     context.Context // passed to Host calls
+	hcancel  context.CancelFunc
+	gen      uint64
+	pending  int
+	jobs     chan job
+	broken   bool
 	waits    *goja.Object
 	timers   []timer
 	timerSeq uint64

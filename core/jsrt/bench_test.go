@@ -1,0 +1,82 @@
+package jsrt
+
+import (
+	"context"
+	"net/http"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/dop251/goja"
+)
+
+const helloApp = `export default { async fetch(request) { return new Response("hello") } }`
+
+// BenchmarkRuntimeCreate measures building a runtime (API installed, app loaded) from one
+// compiled program, and the heap each live runtime holds.
+func BenchmarkRuntimeCreate(b *testing.B) {
+	r := build(b, helloApp)
+	h := newHost()
+	const keep = 50
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	live := make([]*VM, 0, keep)
+	for i := 0; i < keep; i++ {
+		v, err := New(r.Program, h, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		live = append(live, v)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	kib := float64(after.HeapAlloc-before.HeapAlloc) / keep / 1024
+	runtime.KeepAlive(live)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		if _, err := New(r.Program, h, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N)/1000, "ms/runtime")
+	b.ReportMetric(kib, "KiB/runtime")
+}
+
+// BenchmarkHandleHello compares a hello-world fetch handler through the API (Request built,
+// handler awaited, Response copied out) with a plain goja call of a JS function returning a
+// string, measured in the same run.
+func BenchmarkHandleHello(b *testing.B) {
+	v := newVM(b, helloApp, newHost(), Options{})
+	rt := goja.New()
+	fnv, err := rt.RunString(`(function (x) { return "hello" })`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fn, _ := goja.AssertFunction(fnv)
+	arg := rt.ToValue("x")
+	const baseN = 200000
+	start := time.Now()
+	for i := 0; i < baseN; i++ {
+		if _, err := fn(goja.Undefined(), arg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	base := float64(time.Since(start).Nanoseconds()) / baseN
+
+	ctx := context.Background()
+	req := Request{Method: "GET", URL: "https://a.test/", Header: http.Header{"Accept": {"*/*"}}}
+	b.ResetTimer()
+	start = time.Now()
+	for i := 0; i < b.N; i++ {
+		res, err := v.Handle(ctx, req)
+		if err != nil || res.Status != 200 {
+			b.Fatal(err)
+		}
+	}
+	per := float64(time.Since(start).Nanoseconds()) / float64(b.N)
+	b.ReportMetric(per/1000, "µs/request")
+	b.ReportMetric(base, "ns/baseline-call")
+	b.ReportMetric(per/base, "x-baseline")
+}
