@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -243,5 +244,28 @@ func TestBadInputRefusedNothingChanged(t *testing.T) {
 	json.Unmarshal([]byte(`{"error":"x","field":"y"}`), &body)
 	if body.Field != "y" {
 		t.Fatal("error body shape")
+	}
+}
+
+func TestAdminCertificateRenewsItself(t *testing.T) {
+	h := newHarness(t, nil)
+	// Replace the admin certificate with one that expires in ten days.
+	certPEM, keyPEM, err := h.ca.Issue(pki.Leaf{CommonName: "localhost", DNSNames: []string{"localhost"}, Validity: 10 * 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki.WriteAtomic(filepath.Join(h.dir, KeyFile), keyPEM, 0o600)
+	pki.WriteAtomic(filepath.Join(h.dir, CertFile), certPEM, 0o644)
+	if err := h.srv.loadCert(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := h.client(h.admin).Status(ctx5(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range st.Certificates {
+		if c.Name == "admin" && time.Until(c.NotAfter) < 300*24*time.Hour {
+			t.Fatalf("admin certificate not renewed: expires %s", c.NotAfter)
+		}
 	}
 }
