@@ -329,10 +329,11 @@ type Response struct {
 
 // Session counts one incoming request's fetches. Make one per incoming request.
 type Session struct {
-	c    *Client
-	mu   sync.Mutex
-	n    int
-	sema chan struct{}
+	c       *Client
+	mu      sync.Mutex
+	n       int
+	sema    chan struct{}
+	maxBody int64 // tighter response cap for this session, when positive
 }
 
 // Session starts the accounting for one incoming request.
@@ -441,12 +442,16 @@ func (s *Session) Do(ctx context.Context, r Request) (*Response, error) {
 			continue
 		}
 		defer resp.Body.Close()
-		data, err := io.ReadAll(io.LimitReader(resp.Body, c.policy.MaxBodyBytes+1))
+		limit := c.policy.MaxBodyBytes
+		if s.maxBody > 0 && s.maxBody < limit {
+			limit = s.maxBody
+		}
+		data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 		if err != nil {
 			return nil, fmt.Errorf("egress: read %s: %w", redactURL(u), unwrapURLError(err))
 		}
-		if int64(len(data)) > c.policy.MaxBodyBytes {
-			return nil, &Denied{Rule: RuleBodySize, URL: redactURL(u), Detail: fmt.Sprintf("response body is over %d bytes", c.policy.MaxBodyBytes)}
+		if int64(len(data)) > limit {
+			return nil, &Denied{Rule: RuleBodySize, URL: redactURL(u), Detail: fmt.Sprintf("response body is over %d bytes", limit)}
 		}
 		return &Response{Status: resp.StatusCode, StatusText: strings.TrimSpace(strings.TrimPrefix(resp.Status, strconv.Itoa(resp.StatusCode))),
 			Header: resp.Header, Body: data, URL: u.String(), Redirected: redirected}, nil

@@ -249,14 +249,17 @@ func TestRedirectsRecheckedEachHop(t *testing.T) {
 
 func TestCaps(t *testing.T) {
 	var inFlight, peak atomic.Int32
+	stop := make(chan struct{})
+	defer close(stop)
 	_, port, pool := server(t, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/big":
 			w.Write(make([]byte, 2<<20))
 		case "/slow":
+			// Answer late whatever the client does, so only the client's own timeout can end it.
 			select {
 			case <-time.After(3 * time.Second):
-			case <-r.Context().Done():
+			case <-stop:
 			}
 		case "/hold":
 			n := inFlight.Add(1)
@@ -312,5 +315,26 @@ func TestCaps(t *testing.T) {
 	}
 	if p := peak.Load(); p > 2 || p < 1 {
 		t.Errorf("peak concurrency %d, want <= 2", p)
+	}
+}
+
+func TestPool(t *testing.T) {
+	_, port, pool := server(t, func(w http.ResponseWriter, r *http.Request) { w.Write(make([]byte, 500)) })
+	p := NewPool(Policy{}, Options{RootCAs: pool, Resolver: fakeDNS{"example.com": {"127.0.0.1"}}, AllowPrefixesForTesting: loopback})
+	defer p.Close()
+	allow := []string{"example.com:" + port}
+	res, err := p.Fetch(context.Background(), "a", allow, Request{URL: "https://example.com:" + port + "/"}, time.Second, 0)
+	if err != nil || len(res.Body) != 500 {
+		t.Fatalf("%v %v", res, err)
+	}
+	_, err = p.Fetch(context.Background(), "a", allow, Request{URL: "https://example.com:" + port + "/"}, time.Second, 100)
+	wantDenied(t, err, RuleBodySize)
+	_, err = p.Fetch(context.Background(), "b", nil, Request{URL: "https://example.com:" + port + "/"}, time.Second, 0)
+	wantDenied(t, err, RuleNotAllowed)
+	if !strings.Contains(err.Error(), "egress denied") {
+		t.Errorf("denial text %q lacks \"egress denied\"", err)
+	}
+	if _, err := p.Fetch(context.Background(), "c", []string{"bad entry"}, Request{URL: "https://x.com/"}, 0, 0); err == nil {
+		t.Error("malformed allow entry accepted")
 	}
 }

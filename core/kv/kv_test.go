@@ -201,3 +201,35 @@ func BenchmarkPutGet(b *testing.B) {
 		}
 	}
 }
+
+// appsKV is core/apps' Capabilities.KV interface, restated so this test breaks if *Store
+// stops satisfying it.
+type appsKV interface {
+	Get(ctx context.Context, app, key string) (value []byte, ok bool, err error)
+	Put(ctx context.Context, app, key string, value []byte, quotaBytes int) error
+	Delete(ctx context.Context, app, key string) error
+	List(ctx context.Context, app, prefix string, limit int) ([]string, error)
+}
+
+func TestAppsShape(t *testing.T) {
+	ctx := context.Background()
+	s, _, _ := open(t)
+	var k appsKV = s
+	if err := k.Put(ctx, "a", "x:1", []byte("v"), 10); err != nil {
+		t.Fatal(err)
+	}
+	var le *LimitError
+	if err := k.Put(ctx, "a", "x:2", []byte("toolong"), 10); !errors.As(err, &le) {
+		t.Fatalf("quota: %v", err)
+	}
+	keys, err := k.List(ctx, "a", "x:", 10)
+	if err != nil || len(keys) != 1 || keys[0] != "x:1" {
+		t.Fatalf("list: %v %v", keys, err)
+	}
+	if v, ok, _ := k.Get(ctx, "a", "x:1"); !ok || string(v) != "v" {
+		t.Fatal("get")
+	}
+	if err := k.Delete(ctx, "a", "x:1"); err != nil {
+		t.Fatal(err)
+	}
+}
