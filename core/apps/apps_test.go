@@ -41,7 +41,7 @@ func (e *events) count(k event.Kind) int {
 }
 
 type env struct {
-	t   *testing.T
+	t   testing.TB
 	m   *apps.Manager
 	db  *db.DB
 	ev  *events
@@ -49,7 +49,7 @@ type env struct {
 	cfg apps.Config
 }
 
-func newEnv(t *testing.T, caps apps.Capabilities) *env {
+func newEnv(t testing.TB, caps apps.Capabilities) *env {
 	t.Helper()
 	d, err := db.Open(filepath.Join(t.TempDir(), "bulwark.db"))
 	if err != nil {
@@ -90,7 +90,7 @@ func (e *env) do(method, host, path, body string) (int, string) {
 }
 
 // appCopy copies a testdata app into a temp folder, replacing old with new in its files.
-func appCopy(t *testing.T, name, old, new string) string {
+func appCopy(t testing.TB, name, old, new string) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), name)
 	src := filepath.Join("testdata", name)

@@ -19,27 +19,38 @@ import (
 
 // FetchRequest is an app's outbound request that passed the manifest's allowlist.
 type FetchRequest struct {
-	URL     string
-	Method  string
-	Header  []string // name, value pairs
-	Body    []byte
-	Timeout time.Duration
-	MaxBody int
+	URL      string
+	Method   string
+	Header   []string // name, value pairs
+	Body     []byte
+	Redirect string // "follow", "manual" or "error"
+	Timeout  time.Duration
+	MaxBody  int
 }
 
 // FetchResponse is what came back.
 type FetchResponse struct {
-	Status int
-	Header []string
-	Body   []byte
+	Status     int
+	StatusText string
+	Header     []string
+	Body       []byte
+	URL        string // after redirects
+	Redirected bool
 }
 
-// KV is the per-app key-value store.
+// KVPage is one page of keys.
+type KVPage struct {
+	Keys     []string
+	Cursor   string
+	Complete bool
+}
+
+// KV is the per-app key-value store; Put enforces quotaBytes over the app's namespace.
 type KV interface {
 	Get(ctx context.Context, app, key string) (value []byte, ok bool, err error)
 	Put(ctx context.Context, app, key string, value []byte, quotaBytes int) error
 	Delete(ctx context.Context, app, key string) error
-	List(ctx context.Context, app, prefix string, limit int) ([]string, error)
+	List(ctx context.Context, app, prefix, cursor string, limit int) (KVPage, error)
 }
 
 // ErrEgressDenied marks a fetch refused by policy (an address check at dial time, a redirect
@@ -79,12 +90,26 @@ func (h *appHost) Call(c sandbox.Call) ([]byte, error) {
 	switch c.Op {
 	case "fetch":
 		return h.fetch(ctx, c)
-	case "sanitize":
-		var a struct{ HTML, Policy string }
-		if err := json.Unmarshal(c.Args, &a); err != nil {
-			return nil, errors.New("sanitizeHTML: bad arguments")
+	case "kv.get", "kv.put", "kv.delete", "kv.list":
+		return h.kv(ctx, c)
+	}
+	var a sandbox.TextArgs
+	if err := json.Unmarshal(c.Args, &a); err != nil {
+		return nil, fmt.Errorf("%s: bad arguments", c.Op)
+	}
+	switch c.Op {
+	case "secret":
+		ref, ok := h.dep.secrets[a.Name]
+		if !ok {
+			return nil, fmt.Errorf("env.%s is not a secret of this app", a.Name)
 		}
-		var out string
+		val, err := caps.secret(c.App, ref)
+		if err != nil {
+			return nil, fmt.Errorf("env.%s: %w", a.Name, err)
+		}
+		return json.Marshal(val)
+	case "sanitize":
+		out := ""
 		if caps.Sanitize != nil {
 			s, err := caps.Sanitize(a.HTML, a.Policy)
 			if err != nil {
@@ -95,22 +120,18 @@ func (h *appHost) Call(c sandbox.Call) ([]byte, error) {
 			out = ugc.Sanitize(a.HTML)
 		}
 		return json.Marshal(out)
-	case "kv.get", "kv.put", "kv.delete", "kv.list":
-		return h.kv(ctx, c)
-	case "security.loginFailed", "security.loginSucceeded", "security.accountChanged":
-		var a struct{ User, Field string }
-		if err := json.Unmarshal(c.Args, &a); err != nil {
-			return nil, errors.New("ctx.security: bad arguments")
-		}
+	case "security":
 		kind, sev := event.LoginFailed, event.Low
-		switch c.Op {
-		case "security.loginSucceeded":
+		switch a.Kind {
+		case "login_failed":
+		case "login_succeeded":
 			kind, sev = event.Kind("login_succeeded"), event.Info
-		case "security.accountChanged":
+		case "account_changed":
 			kind, sev = event.AccountChanged, event.Medium
+		default:
+			return nil, fmt.Errorf("ctx.security: unknown signal %q", a.Kind)
 		}
-		e := h.event(c, kind, sev, "app_signal", map[string]any{"user": trunc(a.User, 200), "field": trunc(a.Field, 100)})
-		h.m.events.Emit(e)
+		h.m.events.Emit(h.event(c, kind, sev, "app_signal", map[string]any{"user": trunc(a.User, 200), "field": trunc(a.Field, 100)}))
 		return []byte("null"), nil
 	}
 	return nil, fmt.Errorf("%s: no such capability", c.Op)
@@ -177,10 +198,7 @@ func fetchHost(raw string, allow []string) (string, error) {
 }
 
 func (h *appHost) fetch(ctx context.Context, c sandbox.Call) ([]byte, error) {
-	var a struct {
-		URL, Method, Body string
-		Headers           []string
-	}
+	var a sandbox.FetchArgs
 	if err := json.Unmarshal(c.Args, &a); err != nil {
 		return nil, errors.New("fetch: bad arguments")
 	}
@@ -191,8 +209,13 @@ func (h *appHost) fetch(ctx context.Context, c sandbox.Call) ([]byte, error) {
 	}
 	var resp *FetchResponse
 	if err == nil {
-		resp, err = h.m.cfg.Caps.Fetch(ctx, c.App, allow, FetchRequest{URL: a.URL, Method: a.Method, Header: a.Headers,
-			Body: []byte(a.Body), Timeout: time.Duration(h.dep.limits.WallMs) * time.Millisecond, MaxBody: h.dep.limits.SubrequestBodyBytes})
+		hdr := make([]string, 0, 2*len(a.Header))
+		for _, p := range a.Header {
+			hdr = append(hdr, p[0], p[1])
+		}
+		resp, err = h.m.cfg.Caps.Fetch(ctx, c.App, allow, FetchRequest{URL: a.URL, Method: a.Method, Header: hdr,
+			Body: a.Body, Redirect: a.Redirect, Timeout: time.Duration(h.dep.limits.WallMs) * time.Millisecond,
+			MaxBody: h.dep.limits.SubrequestBodyBytes})
 	}
 	if err != nil {
 		if strings.Contains(err.Error(), "denied") || errors.Is(err, ErrEgressDenied) {
@@ -201,15 +224,11 @@ func (h *appHost) fetch(ctx context.Context, c sandbox.Call) ([]byte, error) {
 		}
 		return nil, err
 	}
-	return json.Marshal(map[string]any{"status": resp.Status, "headers": pairsToList(resp.Header), "body": string(resp.Body)})
-}
-
-func pairsToList(p []string) [][2]string {
-	out := make([][2]string, 0, len(p)/2)
-	for i := 0; i+1 < len(p); i += 2 {
-		out = append(out, [2]string{p[i], p[i+1]})
+	rep := sandbox.FetchReply{Status: resp.Status, StatusText: resp.StatusText, Body: resp.Body, URL: resp.URL, Redirected: resp.Redirected}
+	for i := 0; i+1 < len(resp.Header); i += 2 {
+		rep.Header = append(rep.Header, [2]string{resp.Header[i], resp.Header[i+1]})
 	}
-	return out
+	return json.Marshal(rep)
 }
 
 func (h *appHost) kv(ctx context.Context, c sandbox.Call) ([]byte, error) {
@@ -218,9 +237,9 @@ func (h *appHost) kv(ctx context.Context, c sandbox.Call) ([]byte, error) {
 	}
 	kv := h.m.cfg.Caps.KV
 	if kv == nil {
-		return nil, fmt.Errorf("%s: the key-value store is not configured", c.Op)
+		return nil, fmt.Errorf("%s: the key-value store is not configured on this appliance", c.Op)
 	}
-	var a struct{ Key, Value, Prefix string }
+	var a sandbox.KVArgs
 	if err := json.Unmarshal(c.Args, &a); err != nil {
 		return nil, fmt.Errorf("%s: bad arguments", c.Op)
 	}
@@ -230,20 +249,17 @@ func (h *appHost) kv(ctx context.Context, c sandbox.Call) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !ok {
-			return []byte("null"), nil
-		}
-		return json.Marshal(map[string]string{"value": string(v)})
+		return json.Marshal(sandbox.KVReply{Found: ok, Value: v})
 	case "kv.put":
-		return []byte("null"), kv.Put(ctx, c.App, a.Key, []byte(a.Value), h.dep.limits.KVQuotaBytes)
+		return []byte("null"), kv.Put(ctx, c.App, a.Key, a.Value, h.dep.limits.KVQuotaBytes)
 	case "kv.delete":
 		return []byte("null"), kv.Delete(ctx, c.App, a.Key)
 	default:
-		keys, err := kv.List(ctx, c.App, a.Prefix, 1000)
+		page, err := kv.List(ctx, c.App, a.Prefix, a.Cursor, max(1, min(a.Limit, 1000)))
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(map[string]any{"keys": keys})
+		return json.Marshal(sandbox.KVReply{Keys: page.Keys, Cursor: page.Cursor, Complete: page.Complete})
 	}
 }
 

@@ -70,10 +70,11 @@ type Manager struct {
 
 // deployment is one running version.
 type deployment struct {
-	v      *Version
-	man    *manifest.Manifest
-	limits manifest.Limits
-	sup    *sandbox.Supervisor
+	secrets map[string]string // env name → secret reference
+	v       *Version
+	man     *manifest.Manifest
+	limits  manifest.Limits
+	sup     *sandbox.Supervisor
 }
 
 type route struct {
@@ -348,11 +349,13 @@ func (m *Manager) startWith(ctx context.Context, v *Version, man *manifest.Manif
 	if man.Permissions.KV != nil && over.KVQuotaBytes == 0 {
 		lim.KVQuotaBytes = man.Permissions.KV.QuotaBytes
 	}
-	env, err := m.env(man)
-	if err != nil {
-		return nil, err
+	env, secrets := m.env(man)
+	dep := &deployment{v: v, man: man, limits: lim, secrets: secrets}
+	secretNames := make([]string, 0, len(secrets))
+	for k := range secrets {
+		secretNames = append(secretNames, k)
 	}
-	dep := &deployment{v: v, man: man, limits: lim}
+	sort.Strings(secretNames)
 	opts := m.cfg.Sandbox
 	opts.Events = m.events
 	opts.Logs = m.logs
@@ -361,7 +364,7 @@ func (m *Manager) startWith(ctx context.Context, v *Version, man *manifest.Manif
 		opts.StartTimeout = m.cfg.HealthTimeout
 	}
 	sup, err := sandbox.Start(opts, sandbox.Spec{App: v.App, Version: v.Version, Program: v.program, Env: env,
-		Limits: sandboxLimits(lim)})
+		Secrets: secretNames, KV: man.Permissions.KV != nil, Limits: sandboxLimits(lim)})
 	if err != nil {
 		return nil, err
 	}
@@ -403,28 +406,24 @@ func trimPattern(p string) string {
 	return p
 }
 
-// env resolves the manifest's env: plain values as written; secrets are not supported until
-// the secret store exists, and say so rather than starting an app without them.
-func (m *Manager) env(man *manifest.Manifest) ([]string, error) {
-	var out []string
+// env splits the manifest's env into plain values, handed to the workers, and secret
+// references, which stay here: the app reads a secret through the "secret" capability, so a
+// worker holds none until its code asks.
+func (m *Manager) env(man *manifest.Manifest) (plain []string, secrets map[string]string) {
 	names := make([]string, 0, len(man.Env))
 	for k := range man.Env {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	secrets = map[string]string{}
 	for _, k := range names {
-		v := man.Env[k]
-		if v.IsSecret() {
-			val, err := m.cfg.Caps.secret(man.Name, v.Secret)
-			if err != nil {
-				return nil, fmt.Errorf("env.%s: %w", k, err)
-			}
-			out = append(out, k, val)
-			continue
+		if v := man.Env[k]; v.IsSecret() {
+			secrets[k] = v.Secret
+		} else {
+			plain = append(plain, k, v.Value)
 		}
-		out = append(out, k, v.Value)
 	}
-	return out, nil
+	return plain, secrets
 }
 
 // swap makes dep the app's running version (nil: none) in one step and drains the old one.

@@ -89,7 +89,7 @@ var hostileCases = []hostileCase{
 	{"escape/host-function-constructor", `return new Response(console.log.constructor('return typeof require + typeof process')())`, []sandbox.Outcome{OK}, bodyIs("undefinedundefined")},
 	{"escape/fetch-constructor-chain", `return new Response(String(fetch.constructor.constructor('return Object.keys(this).includes("require")')()))`, []sandbox.Outcome{OK}, bodyIs("false")},
 	{"escape/host-function-new", `try { new console.log(); return new Response('constructed') } catch (e) { return new Response(e.name) }`, []sandbox.Outcome{OK}, bodyIs("TypeError")},
-	{"escape/reflect-globals", `const names = Reflect.ownKeys(globalThis).filter(n => ['require', 'process', 'Deno', 'Bun', 'module', 'exports', 'Buffer', '__bulwark_install', '__bulwark_app'].includes(n) && globalThis[n] !== undefined); return new Response(names.join(',') || 'none')`, []sandbox.Outcome{OK}, bodyIs("none")},
+	{"escape/reflect-globals", `const names = Reflect.ownKeys(globalThis).filter(n => ['require', 'process', 'Deno', 'Bun', 'module', 'exports', 'Buffer', '__bulwark_install'].includes(n) && globalThis[n] !== undefined); return new Response(names.join(',') || 'none')`, []sandbox.Outcome{OK}, bodyIs("none")},
 	{"escape/reflect-host-function", `const k = Reflect.ownKeys(console.log).map(String).sort().join(','); return new Response(k)`, []sandbox.Outcome{OK}, bodyIs("length,name")},
 	{"escape/forged-response", `return Object.create(Response.prototype)`, []sandbox.Outcome{Exc}, nil},
 	{"escape/plain-object-response", `return { status: 200, body: 'forged', headers: {} }`, []sandbox.Outcome{Exc}, nil},
@@ -107,10 +107,10 @@ var hostileCases = []hostileCase{
 	{"egress/subrequest-flood", `let n = 0; for (let i = 0; i < 1000; i++) { try { await fetch('https://allowed.example/' + i) } catch (e) { if (String(e).includes('subrequest limit')) return new Response('denied after ' + n); } n++ } return new Response('all ' + n)`, []sandbox.Outcome{OK}, bodyIs("denied after 4")},
 	{"egress/unknown-capability", `try { await env.KV.get('k') } catch (e) { return new Response('denied') } return new Response('allowed')`, []sandbox.Outcome{OK}, bodyIs("denied")},
 	{"logs/console-flood", `for (let i = 0; i < 1e5; i++) console.log('flood', i); return new Response('flooded')`, []sandbox.Outcome{OK, CPU}, nil},
-	// last: these rewrite the app's own globals, which persist in its warm runtimes
-	{"escape/prototype-pollution-object", `Object.prototype.status = 599; Object.prototype[0] = 418; Array.prototype.push = () => { throw 1 }; return new Response('ok')`, []sandbox.Outcome{OK}, bodyIs("ok")},
-	{"escape/prototype-pollution-response", `Object.defineProperty(Response.prototype, 'status', { get() { return 302 } }); Response.unwrap = () => [200, [], 'forged']; Headers.flat = () => ['set-cookie', 'x']; return new Response('real')`, []sandbox.Outcome{OK}, bodyIs("real")},
 	{"logs/huge-line", `console.log('x'.repeat(5e6)); return new Response('logged')`, []sandbox.Outcome{OK}, bodyIs("logged")},
+	// last: these rewrite the app's own globals, which persist in its warm runtimes
+	{"escape/prototype-pollution-object", `Object.prototype.status = 599; Object.prototype[0] = 418; Array.prototype.push = () => { throw 1 }; return new Response('ok')`, []sandbox.Outcome{OK, Exc}, bodyIs("ok")},
+	{"escape/prototype-pollution-response", `Object.defineProperty(Response.prototype, 'status', { get() { return 302 } }); Response.unwrap = () => [200, [], 'forged']; Headers.flat = () => ['set-cookie', 'x']; return new Response('real')`, []sandbox.Outcome{OK, Exc}, bodyIs("real")},
 }
 
 // floodHost answers fetch with a fixed response and refuses everything else; it counts calls

@@ -186,6 +186,10 @@ func (sl *slot) run(first chan<- error) {
 	backoff := sl.s.opts.RestartBackoff
 	for {
 		p, err := sl.s.spawn()
+		if err == nil {
+			// Visible to pick before Start returns: a version is ready when Start says so.
+			sl.cur.Store(p)
+		}
 		if first != nil {
 			first <- err
 			first = nil
@@ -197,9 +201,9 @@ func (sl *slot) run(first chan<- error) {
 			if sl.s.closing.Load() {
 				p.stop()
 				<-p.dead
+				sl.cur.Store(nil)
 				return
 			}
-			sl.cur.Store(p)
 			started := time.Now()
 			<-p.dead
 			sl.cur.Store(nil)

@@ -61,7 +61,9 @@ type Spec struct {
 	App     string
 	Version int64
 	Program string   // the bundled script; defines what the API's Entry finds
-	Env     []string // name, value pairs handed to the app as env (secrets resolved by the caller)
+	Env     []string // name, value pairs of plain env values
+	Secrets []string // env names whose values the app reads through the "secret" capability
+	KV      bool     // expose env.KV (the manifest grants it)
 	Limits  Limits
 }
 
@@ -208,6 +210,15 @@ func encodeInit(s *Spec) []byte {
 	e.int(s.Version)
 	e.str(s.Program)
 	e.pairs(s.Env)
+	e.uint(uint64(len(s.Secrets)))
+	for _, n := range s.Secrets {
+		e.str(n)
+	}
+	if s.KV {
+		e.uint(1)
+	} else {
+		e.uint(0)
+	}
 	l := s.Limits
 	for _, v := range []int64{int64(l.MemoryMB), int64(l.CPU), int64(l.Wall), int64(l.Workers), int64(l.Concurrency),
 		int64(l.RequestBodyBytes), int64(l.ResponseBodyBytes), int64(l.Subrequests), int64(l.LogLinesPerMinute),
@@ -220,6 +231,11 @@ func encodeInit(s *Spec) []byte {
 func decodeInit(b []byte) (*Spec, error) {
 	d := dec{b: b}
 	s := &Spec{App: d.str(), Version: d.int(), Program: d.str(), Env: d.pairs()}
+	n := d.uint()
+	for i := uint64(0); i < n && d.err == nil && i < 1024; i++ {
+		s.Secrets = append(s.Secrets, d.str())
+	}
+	s.KV = d.uint() == 1
 	l := &s.Limits
 	l.MemoryMB = int(d.int())
 	l.CPU = time.Duration(d.int())

@@ -1,67 +1,45 @@
 package sandbox
 
 import (
-	_ "embed"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
-	"reflect"
+	"net/http"
+	"sync/atomic"
+	"time"
 
 	"github.com/dop251/goja"
-	"github.com/dop251/goja_nodejs/require"
-	"github.com/dop251/goja_nodejs/url"
+
+	"bulwark/core/jsrt"
 )
 
-// AppGlobal is the global the bundled program assigns its module namespace to (esbuild's IIFE
-// format with this globalName); the default export's fetch and scheduled are the handlers.
+// AppGlobal is the global the bundled program assigns its module namespace to (core/bundle's
+// GlobalName); the default export's fetch and scheduled are the handlers.
 const AppGlobal = "__bulwark_app"
-
-//go:embed prelude.js
-var preludeSource string
 
 // compiled is the app version's code, compiled once per worker and run in every runtime.
 type compiled struct {
-	prelude *goja.Program
-	app     *goja.Program
+	app *goja.Program
 }
 
 func compile(spec *Spec) (*compiled, error) {
-	pre, err := goja.Compile("prelude.js", preludeSource, true)
-	if err != nil {
-		return nil, fmt.Errorf("prelude: %w", err)
-	}
-	app, err := goja.Compile(spec.App+".js", spec.Program, false)
+	app, err := goja.Compile(spec.App+".js", spec.Program, true)
 	if err != nil {
 		return nil, fmt.Errorf("compile %s: %w", spec.App, err)
 	}
-	return &compiled{prelude: pre, app: app}, nil
+	return &compiled{app: app}, nil
 }
 
-// vm is one warm runtime.
+// vm is one warm runtime: core/jsrt's Web API over a goja runtime, whose capability calls go
+// to the supervisor for the request the runtime serves now.
 type vm struct {
 	w      *worker
+	js     *jsrt.VM
 	rt     *goja.Runtime
-	cur    *reqState // the request this runtime serves now; host functions act for it
+	cur    atomic.Pointer[reqState] // read by host calls on jsrt's goroutines
 	uses   int
-	broken bool // a host function panicked: do not trust this runtime again
-
-	fetch     goja.Callable // prelude's dispatch(kind, handler-args...) → Response
-	dispatch  goja.Callable
-	describe  goja.Callable
-	mkRequest goja.Callable
-	unwrap    goja.Callable
-}
-
-var (
-	stringType  = reflect.TypeOf("")
-	promiseType = reflect.TypeOf((*goja.Promise)(nil))
-)
-
-// argString returns a string argument without ever calling script code (no toString or
-// valueOf trap of a hostile object runs on the host's behalf): anything else is refused.
-func argString(v goja.Value) (string, bool) {
-	if v == nil || v.ExportType() != stringType {
-		return "", false
-	}
-	return v.String(), true
+	broken bool
 }
 
 func newVM(w *worker) (v *vm, err error) {
@@ -70,236 +48,84 @@ func newVM(w *worker) (v *vm, err error) {
 			err = fmt.Errorf("runtime setup panicked: %v", r)
 		}
 	}()
-	rt := goja.New()
-	rt.SetMaxCallStackSize(w.lim.StackDepth)
-	v = &vm{w: w, rt: rt}
-	// URL and URLSearchParams come from goja_nodejs, which loads them through its require
-	// registry; the registry reads no files (the loader refuses everything) and the global
-	// require it installs is removed before the app runs.
-	reg := require.NewRegistry(require.WithLoader(func(string) ([]byte, error) {
-		return nil, require.ModuleFileDoesNotExistError
-	}))
-	reg.Enable(rt)
-	url.Enable(rt)
-	rt.GlobalObject().Delete("require")
-
-	// Host functions take and return strings only, run inside recover, and act for the
-	// request the runtime serves now. They are plain functions: no Go struct or map is ever
-	// handed to the runtime, so reflection exposes nothing.
-	call := func(c goja.FunctionCall) (ret goja.Value) {
-		defer v.guard(&ret)
-		op, ok1 := argString(c.Argument(0))
-		args, ok2 := argString(c.Argument(1))
-		if !ok1 || !ok2 {
-			panic(rt.NewTypeError("host call takes strings"))
-		}
-		st := v.cur
-		if st == nil {
-			panic(rt.NewTypeError("no request in progress"))
-		}
-		if op == "fetch" {
-			st.subreqs++
-			if st.subreqs > w.lim.Subrequests {
-				panic(rt.NewTypeError(fmt.Sprintf("fetch denied: subrequest limit of %d reached", w.lim.Subrequests)))
-			}
-		}
-		data, err := w.call(st, op, []byte(args))
-		if err != nil {
-			panic(rt.NewTypeError(err.Error()))
-		}
-		return rt.ToValue(string(data))
+	v = &vm{w: w}
+	env := map[string]string{}
+	for i := 0; i+1 < len(w.spec.Env); i += 2 {
+		env[w.spec.Env[i]] = w.spec.Env[i+1]
 	}
-	logf := func(c goja.FunctionCall) (ret goja.Value) {
-		defer v.guard(&ret)
-		level, _ := argString(c.Argument(0))
-		line, ok := argString(c.Argument(1))
-		if ok && v.cur != nil {
-			w.log(v.cur, level, line)
-		}
-		return goja.Undefined()
-	}
-
-	if _, err := rt.RunProgram(w.code.prelude); err != nil {
-		return nil, fmt.Errorf("prelude: %w", err)
-	}
-	install, ok := goja.AssertFunction(rt.Get("__bulwark_install"))
-	if !ok {
-		return nil, fmt.Errorf("prelude: no installer")
-	}
-	envPairs := make([]any, len(w.spec.Env))
-	for i, s := range w.spec.Env {
-		envPairs[i] = s
-	}
-	hooks, err := install(goja.Undefined(), rt.ToValue(call), rt.ToValue(logf), rt.NewArray(envPairs...))
+	js, err := jsrt.New(w.code.app, vmHost{v}, jsrt.Options{Env: env, Secrets: w.spec.Secrets, KV: w.spec.KV,
+		StackDepth: w.lim.StackDepth, LogLineBytes: w.lim.LogLineBytes, MaxBodyBytes: w.lim.ResponseBodyBytes,
+		MaxPending: max(w.lim.Subrequests, 8)})
 	if err != nil {
-		return nil, fmt.Errorf("prelude install: %w", err)
+		return nil, fmt.Errorf("app start: %w", err)
 	}
-	ho := hooks.ToObject(rt)
-	for name, dst := range map[string]*goja.Callable{"dispatch": &v.dispatch, "describe": &v.describe,
-		"request": &v.mkRequest, "unwrap": &v.unwrap} {
-		f, ok := goja.AssertFunction(ho.Get(name))
-		if !ok {
-			return nil, fmt.Errorf("prelude: no %s hook", name)
-		}
-		*dst = f
-	}
-	if _, err := rt.RunProgram(w.code.app); err != nil {
-		return nil, fmt.Errorf("app start: %s", v.errorText(err))
-	}
-	app := rt.Get(AppGlobal)
-	if app == nil || goja.IsUndefined(app) {
-		return nil, fmt.Errorf("app start: the bundle defines no %s (build it with the appliance's bundler)", AppGlobal)
-	}
-	def := app.ToObject(rt).Get("default")
-	if def == nil || goja.IsUndefined(def) {
-		return nil, fmt.Errorf("app start: the entry module has no default export")
-	}
-	if _, ok := goja.AssertFunction(def.ToObject(rt).Get("fetch")); !ok {
-		return nil, fmt.Errorf("app start: the default export has no fetch(request, env, ctx) method")
-	}
-	rt.Set(AppGlobal, goja.Undefined())
-	if _, err := v.dispatch(goja.Undefined(), rt.ToValue("bind"), def); err != nil {
-		return nil, fmt.Errorf("app start: %s", v.errorText(err))
-	}
+	v.js, v.rt = js, js.Runtime()
 	return v, nil
 }
 
-// guard turns a Go panic in a host function into a JS TypeError instead of a dead worker;
-// JS exceptions raised on purpose (goja panics with *goja.Object values... via rt.NewTypeError)
-// pass through.
-func (v *vm) guard(ret *goja.Value) {
-	r := recover()
-	if r == nil {
-		return
-	}
-	if _, ok := r.(*goja.Object); ok {
-		panic(r)
-	}
-	if _, ok := r.(*goja.Exception); ok {
-		panic(r)
-	}
-	if _, ok := r.(*goja.InterruptedError); ok {
-		panic(r)
-	}
-	v.broken = true
-	panic(v.rt.NewTypeError("host function failed"))
-}
-
-// run serves one request on this runtime.
+// run serves one request on this runtime, on the caller's (locked) thread.
 func (v *vm) run(st *reqState) (resp *Response, rerr *Error) {
 	defer func() {
 		if r := recover(); r != nil {
 			v.broken = true
 			resp, rerr = nil, &Error{Outcome: Exception, Msg: fmt.Sprintf("runtime failure: %v", r)}
 		}
-		v.cur = nil
+		v.cur.Store(nil)
 	}()
-	v.cur = st
-	rt := v.rt
+	v.cur.Store(st)
+	ctx, cancel := context.WithDeadline(context.Background(), st.deadline)
+	defer cancel()
 	req := st.req
-	kind := "fetch"
 	if req.Cron != "" {
-		kind = "scheduled"
-	}
-	hdr := make([]any, len(req.Header))
-	for i, s := range req.Header {
-		hdr[i] = s
-	}
-	jreq, err := v.mkRequest(goja.Undefined(), rt.ToValue(kind), rt.ToValue(req.Method), rt.ToValue(req.URL),
-		rt.NewArray(hdr...), rt.ToValue(string(req.Body)), rt.ToValue(req.Cron))
-	if err != nil {
-		return nil, v.classify(err)
-	}
-	res, err := v.dispatch(goja.Undefined(), rt.ToValue(kind), jreq)
-	if err != nil {
-		return nil, v.classify(err)
-	}
-	// The handler's promise: host calls are synchronous, so when the call returns every
-	// microtask has run and a promise still pending can never settle.
-	if obj, ok := res.(*goja.Object); ok && obj.ExportType() == promiseType {
-		if p, ok := obj.Export().(*goja.Promise); ok {
-			switch p.State() {
-			case goja.PromiseStatePending:
-				return nil, &Error{Outcome: Exception, Msg: "the handler's promise never settled"}
-			case goja.PromiseStateRejected:
-				return nil, &Error{Outcome: Exception, Msg: "uncaught (in promise) " + v.describeValue(p.Result())}
-			default:
-				res = p.Result()
-			}
+		err := v.js.Scheduled(ctx, jsrt.ScheduledEvent{ID: req.ID, Cron: req.Cron, Time: time.Now()})
+		if err != nil {
+			return nil, v.classify(err)
 		}
-	}
-	if kind == "scheduled" {
 		return &Response{Status: 204}, nil
 	}
-	out, err := v.unwrap(goja.Undefined(), res)
+	h := make(http.Header, len(req.Header)/2)
+	for i := 0; i+1 < len(req.Header); i += 2 {
+		h.Add(req.Header[i], req.Header[i+1])
+	}
+	r, err := v.js.Handle(ctx, jsrt.Request{ID: req.ID, Method: req.Method, URL: req.URL, Header: h, Body: req.Body})
 	if err != nil {
 		return nil, v.classify(err)
 	}
-	arr := out.ToObject(rt)
-	resp = &Response{Status: int(arr.Get("0").ToInteger())}
-	hv := arr.Get("1").ToObject(rt)
-	n := int(hv.Get("length").ToInteger())
-	for i := 0; i < n; i++ {
-		resp.Header = append(resp.Header, hv.Get(fmt.Sprint(i)).String())
+	// Let ctx.waitUntil work finish before the runtime serves anyone else.
+	if err := v.js.Drain(ctx); err != nil {
+		v.broken = true
 	}
-	body := arr.Get("2")
-	if b, ok := body.Export().([]byte); ok {
-		resp.Body = b
-	} else {
-		resp.Body = []byte(body.String())
+	resp = &Response{Status: r.Status, Body: r.Body}
+	for k, vs := range r.Header {
+		for _, x := range vs {
+			resp.Header = append(resp.Header, k, x)
+		}
 	}
 	return resp, nil
 }
 
 func (v *vm) classify(err error) *Error {
-	switch e := err.(type) {
-	case *goja.InterruptedError:
-		if h, ok := e.Value().(*limitHit); ok {
+	var ie *jsrt.InterruptedError
+	var se *jsrt.ScriptError
+	switch {
+	case errors.As(err, &ie):
+		if h, ok := ie.Reason.(*limitHit); ok {
 			return &Error{Outcome: h.o, Msg: "interrupted"}
 		}
 		return &Error{Outcome: CPULimit, Msg: "interrupted"}
-	case *goja.StackOverflowError:
+	case errors.Is(err, jsrt.ErrDeadline):
+		return &Error{Outcome: WallLimit, Figure: fmt.Sprintf("wall %s", v.w.lim.Wall)}
+	case errors.Is(err, jsrt.ErrStackOverflow):
 		return &Error{Outcome: StackLimit, Figure: fmt.Sprintf("call depth above %d", v.w.lim.StackDepth)}
+	case errors.Is(err, jsrt.ErrTooLarge):
+		return &Error{Outcome: TooLarge, Figure: fmt.Sprintf("response body above %d bytes", v.w.lim.ResponseBodyBytes)}
+	case errors.Is(err, jsrt.ErrBroken):
+		v.broken = true
+		return &Error{Outcome: Exception, Msg: err.Error()}
+	case errors.As(err, &se):
+		return &Error{Outcome: Exception, Msg: "uncaught " + truncate(se.Error(), 1024)}
 	}
-	return &Error{Outcome: Exception, Msg: v.errorText(err)}
-}
-
-func (v *vm) errorText(err error) string {
-	if e, ok := err.(*goja.Exception); ok {
-		return "uncaught " + v.describeValue(e.Value())
-	}
-	if _, ok := err.(*goja.InterruptedError); ok {
-		return "interrupted"
-	}
-	if _, ok := err.(*goja.StackOverflowError); ok {
-		return "call stack too deep"
-	}
-	if e, ok := err.(*goja.CompilerSyntaxError); ok {
-		return "syntax error: " + e.Error()
-	}
-	return err.Error()
-}
-
-// describeValue formats a thrown value. Primitives are formatted on the host; objects only
-// through the prelude's describe, which runs as script under the request's CPU watchdog and
-// whose result is taken only if it is a string (a trap that throws or loops leaves the class
-// name).
-func (v *vm) describeValue(val goja.Value) (s string) {
-	if val == nil {
-		return "undefined"
-	}
-	obj, ok := val.(*goja.Object)
-	if !ok {
-		return truncate(val.String(), 1024)
-	}
-	s = "exception of class " + obj.ClassName()
-	defer func() { recover() }()
-	if d, err := v.describe(goja.Undefined(), val); err == nil {
-		if str, ok := argString(d); ok {
-			s = truncate(str, 1024)
-		}
-	}
-	return s
+	return &Error{Outcome: Exception, Msg: truncate(err.Error(), 1024)}
 }
 
 func truncate(s string, n int) string {
@@ -307,4 +133,147 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// Capability calls travel as JSON of these shapes; core/apps decodes them on the other side.
+type (
+	// FetchArgs is an app's outgoing request.
+	FetchArgs struct {
+		URL      string      `json:"url"`
+		Method   string      `json:"method"`
+		Header   [][2]string `json:"headers"`
+		Body     []byte      `json:"body"`
+		Redirect string      `json:"redirect"`
+	}
+	// FetchReply is its answer.
+	FetchReply struct {
+		Status     int         `json:"status"`
+		StatusText string      `json:"statusText"`
+		Header     [][2]string `json:"headers"`
+		Body       []byte      `json:"body"`
+		URL        string      `json:"url"`
+		Redirected bool        `json:"redirected"`
+	}
+	// KVArgs are the arguments of kv.get, kv.put, kv.delete and kv.list.
+	KVArgs struct {
+		Key    string `json:"key,omitempty"`
+		Value  []byte `json:"value,omitempty"`
+		Prefix string `json:"prefix,omitempty"`
+		Cursor string `json:"cursor,omitempty"`
+		Limit  int    `json:"limit,omitempty"`
+	}
+	// KVReply is the answer of kv.get (Found, Value) and kv.list (Keys, Cursor, Complete).
+	KVReply struct {
+		Found    bool     `json:"found,omitempty"`
+		Value    []byte   `json:"value,omitempty"`
+		Keys     []string `json:"keys,omitempty"`
+		Cursor   string   `json:"cursor,omitempty"`
+		Complete bool     `json:"complete,omitempty"`
+	}
+	// TextArgs are the arguments of secret (Name), sanitize (HTML, Policy) and security
+	// (Kind, User, Field).
+	TextArgs struct {
+		Name   string `json:"name,omitempty"`
+		HTML   string `json:"html,omitempty"`
+		Policy string `json:"policy,omitempty"`
+		Kind   string `json:"kind,omitempty"`
+		User   string `json:"user,omitempty"`
+		Field  string `json:"field,omitempty"`
+	}
+)
+
+func pairs(h http.Header) [][2]string {
+	var out [][2]string
+	for k, vs := range h {
+		for _, v := range vs {
+			out = append(out, [2]string{k, v})
+		}
+	}
+	return out
+}
+
+// vmHost is jsrt's Host inside a worker: every call becomes a capability request to the
+// supervisor for the request the runtime serves now.
+type vmHost struct{ v *vm }
+
+func (h vmHost) call(op string, args any, reply any) error {
+	st := h.v.cur.Load()
+	if st == nil {
+		return errors.New(op + ": no request in progress")
+	}
+	if op == "fetch" {
+		if n := st.subreqs.Add(1); int(n) > h.v.w.lim.Subrequests {
+			return fmt.Errorf("fetch denied: subrequest limit of %d reached", h.v.w.lim.Subrequests)
+		}
+	}
+	b, err := json.Marshal(args)
+	if err != nil {
+		return err
+	}
+	data, err := h.v.w.call(st, op, b)
+	if err != nil {
+		return err
+	}
+	if reply == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, reply); err != nil {
+		return fmt.Errorf("%s: bad answer from the appliance", op)
+	}
+	return nil
+}
+
+func (h vmHost) Fetch(ctx context.Context, r jsrt.FetchRequest) (jsrt.FetchResponse, error) {
+	var rep FetchReply
+	err := h.call("fetch", FetchArgs{URL: r.URL, Method: r.Method, Header: pairs(r.Header), Body: r.Body, Redirect: r.Redirect}, &rep)
+	if err != nil {
+		return jsrt.FetchResponse{}, err
+	}
+	hdr := http.Header{}
+	for _, p := range rep.Header {
+		hdr.Add(p[0], p[1])
+	}
+	return jsrt.FetchResponse{Status: rep.Status, StatusText: rep.StatusText, Header: hdr, Body: rep.Body, URL: rep.URL, Redirected: rep.Redirected}, nil
+}
+
+func (h vmHost) KVGet(ctx context.Context, key string) ([]byte, bool, error) {
+	var rep KVReply
+	err := h.call("kv.get", KVArgs{Key: key}, &rep)
+	return rep.Value, rep.Found, err
+}
+
+func (h vmHost) KVPut(ctx context.Context, key string, value []byte) error {
+	return h.call("kv.put", KVArgs{Key: key, Value: value}, nil)
+}
+
+func (h vmHost) KVDelete(ctx context.Context, key string) error {
+	return h.call("kv.delete", KVArgs{Key: key}, nil)
+}
+
+func (h vmHost) KVList(ctx context.Context, prefix, cursor string, limit int) (jsrt.KVPage, error) {
+	var rep KVReply
+	err := h.call("kv.list", KVArgs{Prefix: prefix, Cursor: cursor, Limit: limit}, &rep)
+	return jsrt.KVPage{Keys: rep.Keys, Cursor: rep.Cursor, Complete: rep.Complete}, err
+}
+
+func (h vmHost) Secret(ctx context.Context, name string) (string, error) {
+	var s string
+	err := h.call("secret", TextArgs{Name: name}, &s)
+	return s, err
+}
+
+func (h vmHost) Sanitize(ctx context.Context, html, policy string) (string, error) {
+	var s string
+	err := h.call("sanitize", TextArgs{HTML: html, Policy: policy}, &s)
+	return s, err
+}
+
+func (h vmHost) Security(ctx context.Context, sig jsrt.SecuritySignal) error {
+	return h.call("security", TextArgs{Kind: sig.Kind, User: sig.User, Field: sig.Field}, nil)
+}
+
+func (h vmHost) Log(ctx context.Context, level, line string) {
+	if st := h.v.cur.Load(); st != nil {
+		h.v.w.log(st, level, line)
+	}
 }

@@ -220,7 +220,7 @@ type reqState struct {
 	cpu0     int64
 	start    time.Time
 	deadline time.Time
-	subreqs  int
+	subreqs  atomic.Int32
 
 	// set by the watchdog under watchMu
 	hit           Outcome
