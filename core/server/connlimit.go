@@ -17,7 +17,8 @@ type perIPListener struct {
 }
 
 // LimitPerIP wraps l so that at most max connections per client IP are open at once.
-// onReject (may be nil) is called for each connection closed at accept; it must not block.
+// onReject (may be nil) is called with the client's address for each connection closed at
+// accept; it must not block.
 func LimitPerIP(l net.Listener, max int, onReject func(ip string)) net.Listener {
 	return &perIPListener{Listener: l, max: max, onReject: onReject, open: map[string]int{}}
 }
@@ -36,10 +37,10 @@ func (l *perIPListener) Accept() (net.Conn, error) {
 			if tc, ok := c.(*net.TCPConn); ok {
 				tc.SetLinger(0) // reset: no lingering state for a refused connection
 			}
-			c.Close()
 			if l.onReject != nil {
-				l.onReject(ip)
+				l.onReject(addrIP(c.RemoteAddr()))
 			}
+			c.Close()
 			continue
 		}
 		l.open[ip] = n + 1
@@ -87,6 +88,18 @@ func hostOf(a net.Addr) string {
 			return v4.String()
 		}
 		return ta.IP.Mask(net.CIDRMask(64, 128)).String() + "/64"
+	}
+	h, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return h
+}
+
+// addrIP is the client address alone (what events and logs record).
+func addrIP(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.IP.String()
 	}
 	h, _, err := net.SplitHostPort(a.String())
 	if err != nil {

@@ -551,3 +551,16 @@ func TestAccessLogLine(t *testing.T) {
 		t.Errorf("line %v", line)
 	}
 }
+
+// IPv6 clients are counted per /64: one subscriber's many addresses share one cap.
+func TestIPv6CountedPerSlash64(t *testing.T) {
+	a := &net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:aaaa::1"), Port: 1}
+	b := &net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:bbbb::2"), Port: 2}
+	c := &net.TCPAddr{IP: net.ParseIP("2001:db8:1:3::1"), Port: 3}
+	if hostOf(a) != hostOf(b) || hostOf(a) == hostOf(c) {
+		t.Fatalf("keys: %s %s %s", hostOf(a), hostOf(b), hostOf(c))
+	}
+	if hostOf(&net.TCPAddr{IP: net.ParseIP("10.0.0.1")}) != "10.0.0.1" || addrIP(a) != "2001:db8:1:2:aaaa::1" {
+		t.Fatal("IPv4 key or reported address wrong")
+	}
+}
