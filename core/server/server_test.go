@@ -564,3 +564,20 @@ func TestIPv6CountedPerSlash64(t *testing.T) {
 		t.Fatal("IPv4 key or reported address wrong")
 	}
 }
+
+// A client that connects and never completes the TLS handshake is cut at the header timeout.
+func TestStalledHandshakeIsCut(t *testing.T) {
+	ts := start(t, func(c *config.Server) { c.ReadHeaderTimeout = config.Duration(300 * time.Millisecond) }, hello)
+	c, err := net.Dial("tcp", ts.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte{0x16, 0x03, 0x01}) // the first bytes of a ClientHello, then silence
+	begin := time.Now()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.Copy(io.Discard, c)
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Fatalf("stalled handshake held for %s (err %v)", d, err)
+	}
+}
