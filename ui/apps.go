@@ -28,13 +28,15 @@ type limitField struct {
 
 func limitFields() []*limitField {
 	return []*limitField{
-		{label: "Memory", unit: "MB", min: 16, max: 4096, get: func(l *source.Limits) *int { return &l.MemoryMB }},
-		{label: "CPU per request", unit: "ms", min: 1, max: 60000, get: func(l *source.Limits) *int { return &l.CPUMs }},
-		{label: "Wall time per request", unit: "ms", min: 1, max: 600000, get: func(l *source.Limits) *int { return &l.WallMs }},
-		{label: "Workers", min: 1, max: 64, get: func(l *source.Limits) *int { return &l.Workers }},
-		{label: "Concurrency", unit: "per worker", min: 1, max: 1024, get: func(l *source.Limits) *int { return &l.Concurrency }},
-		{label: "Request body", unit: "KB", min: 1, max: 1 << 20, get: func(l *source.Limits) *int { return &l.RequestBodyKB }},
-		{label: "Response body", unit: "KB", min: 1, max: 1 << 20, get: func(l *source.Limits) *int { return &l.ResponseBodyKB }},
+		// Bounds are the appliance's ceilings (core/manifest.Ceilings), checked here so a
+		// bad value never leaves the desktop; the appliance checks them again.
+		{label: "Memory", unit: "MB", min: 16, max: 2048, get: func(l *source.Limits) *int { return &l.MemoryMB }},
+		{label: "CPU per request", unit: "ms", min: 1, max: 30000, get: func(l *source.Limits) *int { return &l.CPUMs }},
+		{label: "Wall time per request", unit: "ms", min: 1, max: 120000, get: func(l *source.Limits) *int { return &l.WallMs }},
+		{label: "Workers", min: 1, max: 16, get: func(l *source.Limits) *int { return &l.Workers }},
+		{label: "Concurrency", unit: "per worker", min: 1, max: 256, get: func(l *source.Limits) *int { return &l.Concurrency }},
+		{label: "Request body", unit: "KB", min: 1, max: 64 << 10, get: func(l *source.Limits) *int { return &l.RequestBodyKB }},
+		{label: "Response body", unit: "KB", min: 1, max: 128 << 10, get: func(l *source.Limits) *int { return &l.ResponseBodyKB }},
 		{label: "Subrequests", unit: "per request", min: 0, max: 1000, get: func(l *source.Limits) *int { return &l.Subrequests }},
 		{label: "KV quota", unit: "KB", min: 0, max: 1 << 20, get: func(l *source.Limits) *int { return &l.KVQuotaKB }},
 	}
@@ -160,8 +162,8 @@ func (v *appsScreen) refresh() {
 			v.apps = apps
 			rows := make([][]string, len(apps))
 			for i, a := range apps {
-				rows[i] = []string{a.Name, a.Status, fmt.Sprint(a.Version), strings.Join(a.Routes, " "),
-					fmt.Sprint(a.Requests), fmt.Sprint(a.Errors), fmt.Sprint(a.Blocked)}
+				rows[i] = []string{a.Name, a.Status, a.Version, strings.Join(a.Routes, " "),
+					count(a.Requests), count(a.Errors), count(a.Blocked)}
 			}
 			v.table.setRows(rows)
 			if v.selected != "" {
@@ -186,7 +188,7 @@ func (v *appsScreen) selectApp(name string) {
 		return
 	}
 	v.selected = name
-	v.title.SetText(fmt.Sprintf("%s v%d — %s", a.Name, a.Version, a.Status))
+	v.title.SetText(fmt.Sprintf("%s v%s — %s", a.Name, a.Version, a.Status))
 	on := v.enabled.OnChanged
 	v.enabled.OnChanged = nil
 	v.enabled.SetChecked(a.Enabled)
@@ -210,7 +212,7 @@ func (v *appsScreen) selectApp(name string) {
 				if x.Version == a.Version {
 					cur = "current"
 				}
-				rows[i] = []string{fmt.Sprint(x.Version), x.Deployed.Local().Format("2006-01-02 15:04"), x.By, cur}
+				rows[i] = []string{x.Version, x.Deployed.Local().Format("2006-01-02 15:04"), x.By, cur}
 			}
 			v.versions.setRows(rows)
 			v.rollback.Disable()
@@ -280,7 +282,7 @@ func (v *appsScreen) doRollback() {
 		return
 	}
 	name, ver := v.selected, v.vers[row].Version
-	dialog.ShowConfirm("Roll back", fmt.Sprintf("Serve %s version %d again?", name, ver), func(ok bool) {
+	dialog.ShowConfirm("Roll back", fmt.Sprintf("Serve %s version %s again?", name, ver), func(ok bool) {
 		if !ok {
 			return
 		}
@@ -338,10 +340,18 @@ func (v *appsScreen) deploy(path string) {
 				return
 			}
 			v.progress.SetValue(1)
-			v.deployMsg.SetText(fmt.Sprintf("deployed %s v%d", a.Name, a.Version))
+			v.deployMsg.SetText(fmt.Sprintf("deployed %s v%s", a.Name, a.Version))
 			v.selected = a.Name
 			v.refresh()
 		})
+}
+
+// count shows a counter, or a dash when the appliance does not report it.
+func count(n int64) string {
+	if n < 0 {
+		return "–"
+	}
+	return fmt.Sprint(n)
 }
 
 // formLayout lays out label | field | message rows with a fixed label column.

@@ -201,6 +201,34 @@ func (c *Console) currentView() view {
 	return c.views[i]
 }
 
+// Open connects to the appliance of b and, once it answers, stores b and shows its screens.
+func (c *Console) Open(b source.Bundle) { c.connect.open(b, true) }
+
+// ImportFile checks a bundle file as the "Open bundle file" button does, then opens it.
+func (c *Console) ImportFile(path string) { c.connect.importFile(path) }
+
+// OpenStored connects to the first stored appliance; it reports whether there was one.
+func (c *Console) OpenStored() bool {
+	list, _ := c.store.List()
+	if len(list) == 0 {
+		return false
+	}
+	c.connect.open(list[0], false)
+	return true
+}
+
+// ShowConnect shows the screen that adds appliances.
+func (c *Console) ShowConnect() { c.showConnect() }
+
+// Screens lists the titles of the screens of a connected appliance, in tab order.
+func Screens() []string {
+	var out []string
+	for _, s := range screens() {
+		out = append(out, s.title)
+	}
+	return out
+}
+
 // SelectScreen shows the screen with that title (for screenshots and tests).
 func (c *Console) SelectScreen(title string) bool {
 	if c.tabs == nil {

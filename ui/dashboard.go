@@ -63,7 +63,7 @@ func newDashboard(s *session) *dashboard {
 	card := func(title string, t *canvas.Text) fyne.CanvasObject {
 		return widget.NewCard("", title, container.NewCenter(t))
 	}
-	counters := container.NewGridWithColumns(4, card("Blocked", d.blocked), card("Logged", d.logged),
+	counters := container.NewGridWithColumns(4, card("Blocked", d.blocked), card("Not blocked (logged)", d.logged),
 		card("Active bans", d.bans), card("Open alerts", d.alerts))
 	mkTop := func(k source.TopKind, title string) fyne.CanvasObject {
 		tl := &topList{}
@@ -169,16 +169,15 @@ func setText(t *canvas.Text, s string) {
 func (d *dashboard) setStats(st []source.StatBucket, since time.Time, bucket time.Duration) {
 	n := int(d.s.now().Sub(since)/bucket) + 1
 	totals := map[event.Kind]int{}
-	blocked, logged := 0, 0
+	all, blocked := 0, 0
 	for _, b := range st {
-		totals[b.Kind] += b.Count
-		switch b.Action {
-		case event.Logged:
-			logged += b.Count
-		default:
-			blocked += b.Count
+		if b.Count > 0 {
+			totals[b.Kind] += b.Count
 		}
+		all += b.Count
+		blocked += b.Blocked
 	}
+	logged := all - blocked
 	kinds := make([]string, 0, len(totals))
 	for k := range totals {
 		kinds = append(kinds, string(k))
@@ -200,7 +199,7 @@ func (d *dashboard) setStats(st []source.StatBucket, since time.Time, bucket tim
 	}
 	for _, b := range st {
 		i := int(b.Start.Sub(since) / bucket)
-		if i < 0 || i >= n {
+		if i < 0 || i >= n || b.Count == 0 {
 			continue
 		}
 		si, ok := index[string(b.Kind)]
@@ -283,10 +282,10 @@ func (d *dashboard) live(e event.Event) {
 	}
 	data.Series[si].Values[i]++
 	d.chart.SetData(data)
-	if e.Action == event.Logged {
-		setText(d.logged, fmt.Sprint(atoi(d.logged.Text)+1))
-	} else {
+	if e.Action == event.Blocked {
 		setText(d.blocked, fmt.Sprint(atoi(d.blocked.Text)+1))
+	} else {
+		setText(d.logged, fmt.Sprint(atoi(d.logged.Text)+1))
 	}
 }
 

@@ -156,7 +156,12 @@ func (v *eventsScreen) refresh() {
 			}
 			v.table.setRows(rows)
 			pages := max(1, (p.Total+eventsPageSize-1)/eventsPageSize)
-			v.pageLbl.SetText(fmt.Sprintf("page %d of %d · %d events", v.page+1, pages, p.Total))
+			if p.More {
+				pages = max(pages, v.page+2)
+				v.pageLbl.SetText(fmt.Sprintf("page %d · more after", v.page+1))
+			} else {
+				v.pageLbl.SetText(fmt.Sprintf("page %d of %d · %d events", v.page+1, pages, p.Total))
+			}
 			setEnabled(v.prev, v.page > 0)
 			setEnabled(v.next, v.page+1 < pages)
 			v.detail.SetText("")

@@ -1,13 +1,134 @@
-// Command bulwark-console is the desktop console of the appliance. (Being built under the
-// console issue.)
+// Command bulwark-console is the desktop console of the appliance (Fyne). It connects over
+// mutual TLS with a client bundle or an enrollment token, through core/adminclient (adapted
+// in remote.go), and shows the screens of package ui.
+//
+//	bulwark-console                      open the stored appliances (or the connect screen)
+//	bulwark-console --bundle FILE        check and import a bundle, then connect
+//	bulwark-console --demo               run against built-in demo data (no appliance)
+//	bulwark-console --tour 3s            show every screen in turn, printing "screen NAME"
+//	                                     on stdout as each appears (make screenshots uses it)
 package main
 
 import (
+	"bufio"
+	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
+	"strings"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/app"
+
+	"bulwark/core/event"
+	"bulwark/ui"
+	"bulwark/ui/fake"
+	"bulwark/ui/source"
 )
 
 func main() {
-	fmt.Fprintln(os.Stderr, "bulwark-console: not built yet")
-	os.Exit(1)
+	demo := flag.Bool("demo", false, "use built-in demo data instead of a real appliance")
+	bundle := flag.String("bundle", "", "import this client bundle file and connect")
+	dir := flag.String("config-dir", "", "where appliances are stored (default: <user config>/bulwark-console/appliances)")
+	tour := flag.Duration("tour", 0, "show each screen for this long, print its name, then exit")
+	refresh := flag.Duration("refresh", 5*time.Second, "how often the shown screen reloads")
+	flag.Parse()
+	if err := run(*demo, *bundle, *dir, *tour, *refresh); err != nil {
+		fmt.Fprintln(os.Stderr, "bulwark-console:", err)
+		os.Exit(1)
+	}
+}
+
+func run(demo bool, bundle, dir string, tour, refresh time.Duration) error {
+	a := app.NewWithID("dev.bulwark.console")
+	var conn source.Connector = connector{}
+	var demoApp *fake.Appliance
+	if demo {
+		demoApp = fake.New(time.Now())
+		demoApp.SetClock(time.Now)
+		conn = fake.NewConnector(demoApp)
+		if dir == "" {
+			d, err := os.MkdirTemp("", "bulwark-console-demo-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(d)
+			dir = d
+		}
+	}
+	if dir == "" {
+		d, err := ui.DefaultProfilesDir()
+		if err != nil {
+			return err
+		}
+		dir = d
+	}
+	store, err := ui.NewProfiles(dir)
+	if err != nil {
+		return err
+	}
+	c := ui.New(a, conn, store, ui.Options{Refresh: refresh})
+	defer c.Close()
+	start := func() {
+		switch {
+		case bundle != "":
+			c.ImportFile(bundle)
+		case demo:
+			b, err := fake.NewBundle("operator", "127.0.0.1:9443", time.Now().AddDate(1, 0, 0))
+			if err == nil {
+				b.Label = "demo-appliance"
+				c.Open(b)
+			}
+			go feed(demoApp)
+		default:
+			c.OpenStored()
+		}
+	}
+	if tour > 0 {
+		go runTour(c, tour, start)
+	} else {
+		start()
+	}
+	c.Window().ShowAndRun()
+	return nil
+}
+
+// runTour shows the connect screen, connects, then every screen in turn; each line on stdout
+// says which screen is up so a script can capture it.
+func runTour(c *ui.Console, each time.Duration, start func()) {
+	out := bufio.NewWriter(os.Stdout)
+	say := func(name string) {
+		fmt.Fprintf(out, "screen %s\n", strings.ToLower(name))
+		out.Flush()
+	}
+	time.Sleep(each)
+	say("connect")
+	time.Sleep(each)
+	fyne.DoAndWait(start)
+	time.Sleep(each)
+	for _, s := range ui.Screens() {
+		fyne.DoAndWait(func() { c.SelectScreen(s) })
+		time.Sleep(each)
+		say(s)
+		time.Sleep(each)
+	}
+	fyne.DoAndWait(func() { fyne.CurrentApp().Quit() })
+}
+
+// feed plays traffic into the demo appliance so the live feed and chart move.
+func feed(a *fake.Appliance) {
+	r := rand.New(rand.NewPCG(3, 5))
+	kinds := []event.Kind{event.SQLi, event.XSS, event.Probe, event.Scanner, event.Traversal, event.RateLimit}
+	paths := []string{"/shop/search", "/.env", "/wp-login.php", "/blog/comment", "/api/login", "/static/../../etc/passwd"}
+	ips := []string{"203.0.113.7", "198.51.100.23", "192.0.2.44", "203.0.113.99"}
+	for {
+		time.Sleep(time.Duration(300+r.IntN(900)) * time.Millisecond)
+		act := event.Blocked
+		if r.IntN(4) == 0 {
+			act = event.Logged
+		}
+		a.Push(event.Event{TS: time.Now(), Kind: kinds[r.IntN(len(kinds))], Severity: event.High, Action: act,
+			IP: ips[r.IntN(len(ips))], Method: "GET", Host: "example.test", Path: paths[r.IntN(len(paths))], App: "shop", Rule: "942100"})
+	}
 }

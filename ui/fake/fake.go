@@ -18,6 +18,7 @@ import (
 	mrand "math/rand/v2"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -80,6 +81,7 @@ func (a *Appliance) Calls() []Call {
 }
 
 // Push delivers e on the live stream (and stores it), as a new verdict on the appliance would.
+// Like the appliance, it drops the live copy rather than wait for a slow reader.
 func (a *Appliance) Push(e event.Event) {
 	a.mu.Lock()
 	a.nextID++
@@ -88,7 +90,10 @@ func (a *Appliance) Push(e event.Event) {
 	ch := a.stream
 	a.mu.Unlock()
 	if ch != nil {
-		ch <- e
+		select {
+		case ch <- e:
+		default:
+		}
 	}
 }
 
@@ -211,13 +216,20 @@ func (a *Appliance) Stats(ctx context.Context, since time.Time, bucket time.Dura
 	}
 	out := make([]source.StatBucket, 0, len(counts))
 	for k, n := range counts {
-		out = append(out, source.StatBucket{Start: k.t, Kind: k.k, Action: k.a, Count: n})
+		b := source.StatBucket{Start: k.t, Kind: k.k, Count: n}
+		if k.a == event.Blocked {
+			b.Blocked = n
+		}
+		out = append(out, b)
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Start.Equal(out[j].Start) {
 			return out[i].Start.Before(out[j].Start)
 		}
-		return out[i].Kind < out[j].Kind
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].Blocked < out[j].Blocked
 	})
 	return out, nil
 }
@@ -392,15 +404,15 @@ func (a *Appliance) Deploy(ctx context.Context, path string, progress func(sourc
 	defer a.mu.Unlock()
 	for i := range a.apps {
 		if a.apps[i].Name == name {
-			a.apps[i].Version++
+			a.apps[i].Version = nextVersion(a.apps[i].Version)
 			a.versions[name] = append(a.versions[name], source.AppVersion{Version: a.apps[i].Version, Deployed: a.now(), By: "console"})
 			progress(source.DeployStep{Step: "done", Fraction: 1, Message: "deployed"})
 			return a.apps[i], nil
 		}
 	}
-	app := source.App{Name: name, Version: 1, Enabled: true, Status: "running", Routes: []string{"/" + name + "/*"}, Limits: defaultLimits()}
+	app := source.App{Name: name, Version: "1", Enabled: true, Status: "running", Routes: []string{"/" + name + "/*"}, Limits: defaultLimits()}
 	a.apps = append(a.apps, app)
-	a.versions[name] = []source.AppVersion{{Version: 1, Deployed: a.now(), By: "console"}}
+	a.versions[name] = []source.AppVersion{{Version: "1", Deployed: a.now(), By: "console"}}
 	progress(source.DeployStep{Step: "done", Fraction: 1, Message: "deployed"})
 	return app, nil
 }
@@ -412,7 +424,7 @@ func (a *Appliance) Versions(ctx context.Context, app string) ([]source.AppVersi
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	cur := 0
+	cur := ""
 	for _, x := range a.apps {
 		if x.Name == app {
 			cur = x.Version
@@ -427,7 +439,7 @@ func (a *Appliance) Versions(ctx context.Context, app string) ([]source.AppVersi
 }
 
 // Rollback implements source.Appliance.
-func (a *Appliance) Rollback(ctx context.Context, app string, version int) error {
+func (a *Appliance) Rollback(ctx context.Context, app string, version string) error {
 	if err := a.wait(ctx, "Rollback", true, app, version); err != nil {
 		return err
 	}
@@ -709,6 +721,11 @@ func (a *Appliance) RevokeClient(ctx context.Context, name string) error {
 // Close implements source.Appliance.
 func (a *Appliance) Close() error { return nil }
 
+func nextVersion(v string) string {
+	n, _ := strconv.Atoi(v)
+	return strconv.Itoa(n + 1)
+}
+
 func defaultLimits() source.Limits {
 	return source.Limits{MemoryMB: 128, CPUMs: 50, WallMs: 5000, Workers: 2, Concurrency: 16,
 		RequestBodyKB: 1024, ResponseBodyKB: 8192, Subrequests: 10, KVQuotaKB: 10240}
@@ -772,13 +789,14 @@ func (a *Appliance) seed(now time.Time) {
 		},
 	}
 	a.apps = []source.App{
-		{Name: "shop", Version: 3, Enabled: true, Status: "running", Routes: []string{"shop.example.test/*"}, Requests: 184220, Errors: 12, Blocked: 931, Limits: defaultLimits(), Egress: []string{"api.stripe.com"}},
-		{Name: "blog", Version: 7, Enabled: true, Status: "running", Routes: []string{"example.test/blog/*"}, Requests: 50211, Errors: 0, Blocked: 402, Limits: defaultLimits()},
-		{Name: "api", Version: 2, Enabled: false, Status: "stopped", Routes: []string{"api.example.test/*"}, Requests: 9120, Errors: 3, Blocked: 77, Limits: defaultLimits(), Egress: []string{"hooks.slack.com", "api.github.com"}},
+		{Name: "shop", Version: "3", Enabled: true, Status: "running", Routes: []string{"shop.example.test/*"}, Requests: 184220, Errors: 12, Blocked: 931, Limits: defaultLimits(), Egress: []string{"api.stripe.com"}},
+		{Name: "blog", Version: "7", Enabled: true, Status: "running", Routes: []string{"example.test/blog/*"}, Requests: 50211, Errors: 0, Blocked: 402, Limits: defaultLimits()},
+		{Name: "api", Version: "2", Enabled: false, Status: "stopped", Routes: []string{"api.example.test/*"}, Requests: 9120, Errors: 3, Blocked: 77, Limits: defaultLimits(), Egress: []string{"hooks.slack.com", "api.github.com"}},
 	}
 	for _, x := range a.apps {
-		for v := 1; v <= x.Version; v++ {
-			a.versions[x.Name] = append(a.versions[x.Name], source.AppVersion{Version: v, Deployed: now.Add(-time.Duration(x.Version-v+1) * 26 * time.Hour), By: "ops"})
+		n, _ := strconv.Atoi(x.Version)
+		for v := 1; v <= n; v++ {
+			a.versions[x.Name] = append(a.versions[x.Name], source.AppVersion{Version: strconv.Itoa(v), Deployed: now.Add(-time.Duration(n-v+1) * 26 * time.Hour), By: "ops"})
 		}
 	}
 	a.policies = source.Policies{

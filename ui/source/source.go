@@ -35,7 +35,7 @@ type Appliance interface {
 	// Deploy uploads a folder or archive; progress is called with each step as it happens.
 	Deploy(ctx context.Context, path string, progress func(DeployStep)) (App, error)
 	Versions(ctx context.Context, app string) ([]AppVersion, error)
-	Rollback(ctx context.Context, app string, version int) error
+	Rollback(ctx context.Context, app string, version string) error
 	SetLimits(ctx context.Context, app string, l Limits) error
 	SetEnabled(ctx context.Context, app string, on bool) error
 	AppLog(ctx context.Context, app string, lines int) ([]string, error)
@@ -116,18 +116,22 @@ type EventFilter struct {
 	Limit        int
 }
 
-// EventPage is one page of events, newest first.
+// EventPage is one page of events, newest first. When More is set, Total is only a lower
+// bound (the appliance pages by cursor and does not count).
 type EventPage struct {
 	Events []event.Event
 	Total  int
+	More   bool
 }
 
-// StatBucket counts events of one kind and action in one time bucket.
+// StatBucket counts events of one kind in one time bucket, and how many of them were
+// blocked. A row may carry only Blocked (Kind empty, Count 0) when the appliance does not
+// split blocking by kind.
 type StatBucket struct {
-	Start  time.Time
-	Kind   event.Kind
-	Action event.Action
-	Count  int
+	Start   time.Time
+	Kind    event.Kind
+	Count   int
+	Blocked int
 }
 
 // TopKind names what Top ranks.
@@ -176,13 +180,13 @@ type AccessLists struct {
 // App is one deployed app.
 type App struct {
 	Name     string
-	Version  int
+	Version  string
 	Enabled  bool
 	Status   string // "running", "stopped", "crashed", ...
 	Routes   []string
-	Requests int64
-	Errors   int64
-	Blocked  int64
+	Requests int64 // -1: the appliance does not report it
+	Errors   int64 // -1: the appliance does not report it
+	Blocked  int64 // in the last hour
 	Limits   Limits
 	Egress   []string
 }
@@ -202,7 +206,7 @@ type Limits struct {
 
 // AppVersion is one deployed version of an app.
 type AppVersion struct {
-	Version  int
+	Version  string
 	Deployed time.Time
 	By       string
 	Current  bool

@@ -1,0 +1,703 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"bulwark/core/adminapi"
+	"bulwark/core/adminbundle"
+	"bulwark/core/adminclient"
+	"bulwark/core/event"
+	"bulwark/ui/source"
+)
+
+// This file adapts core/adminclient (the typed admin API client the CLI also uses) to the
+// console's source.Appliance, so ui/ never reaches the network and core/ never knows ui/.
+
+// kindError carries both the console's error kind and the client's own error.
+type kindError struct {
+	kind error
+	err  error
+}
+
+func (e *kindError) Error() string   { return e.err.Error() }
+func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
+
+// wrap maps the client's error kinds onto the console's.
+func wrap(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, adminclient.ErrCertificate):
+		return &kindError{source.ErrRefused, err}
+	case errors.Is(err, adminclient.ErrUnreachable):
+		return &kindError{source.ErrUnreachable, err}
+	}
+	return err
+}
+
+// connector opens real appliances.
+type connector struct{}
+
+func toSource(b *adminbundle.Bundle) source.Bundle {
+	return source.Bundle{Name: b.Name, Addr: b.Endpoint, CAPEM: b.CA, CertPEM: b.Cert, KeyPEM: b.Key}
+}
+
+func fromSource(b source.Bundle) *adminbundle.Bundle {
+	return &adminbundle.Bundle{Version: 1, Name: b.Name, Role: adminbundle.RoleAdmin, Endpoint: b.Addr, CA: b.CAPEM, Cert: b.CertPEM, Key: b.KeyPEM}
+}
+
+func (connector) ParseBundle(data []byte) (source.Bundle, error) {
+	b, err := adminbundle.Parse(data)
+	if err != nil {
+		return source.Bundle{}, err
+	}
+	return toSource(b), nil
+}
+
+func (connector) Enroll(ctx context.Context, token string) (source.Bundle, error) {
+	b, err := adminclient.Enroll(ctx, token)
+	if err != nil {
+		return source.Bundle{}, wrap(err)
+	}
+	return toSource(b), nil
+}
+
+func (connector) Open(ctx context.Context, b source.Bundle) (source.Appliance, error) {
+	c, err := adminclient.New(fromSource(b))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Status(ctx); err != nil {
+		c.Close()
+		return nil, wrap(err)
+	}
+	return &remote{c: c, cursors: map[string][]string{}, ruleIDs: map[string]string{}}, nil
+}
+
+// remote is one connected appliance.
+type remote struct {
+	c *adminclient.Client
+
+	mu      sync.Mutex
+	cursors map[string][]string // filter → cursor of page i (page 0 has "")
+	ruleIDs map[string]string   // rule name → id, from the last Rules call
+	limits  map[string]json.RawMessage
+}
+
+func (r *remote) Close() error { r.c.Close(); return nil }
+
+func (r *remote) Status(ctx context.Context) (source.Status, error) {
+	st, err := r.c.Status(ctx)
+	if err != nil {
+		return source.Status{}, wrap(err)
+	}
+	var drops int64
+	for _, n := range st.EventDrops {
+		drops += int64(n)
+	}
+	return source.Status{Name: st.Client.Name, Version: st.Version, Uptime: time.Duration(st.UptimeSeconds * float64(time.Second)), EventsDropped: drops}, nil
+}
+
+func apiFilter(f source.EventFilter) adminapi.EventFilter {
+	return adminapi.EventFilter{Since: f.Since, Until: f.Until, Kind: string(f.Kind), Severity: string(f.Severity),
+		Action: string(f.Action), IP: f.IP, App: f.App, Rule: f.Rule, Text: f.Text, Limit: f.Limit}
+}
+
+// Events pages by cursor: it remembers each page's cursor per filter, and walks forward
+// from the nearest known page when asked for one it has not seen.
+func (r *remote) Events(ctx context.Context, f source.EventFilter) (source.EventPage, error) {
+	lim := max(f.Limit, 1)
+	page := f.Offset / lim
+	af := apiFilter(f)
+	key := fmt.Sprint(af)
+	r.mu.Lock()
+	cur := append([]string(nil), r.cursors[key]...)
+	r.mu.Unlock()
+	if len(cur) == 0 {
+		cur = []string{""} // page 0 starts without a cursor
+	}
+	for i := min(page, len(cur)-1); ; i++ {
+		af.Cursor = cur[i]
+		p, err := r.c.Events(ctx, af)
+		if err != nil {
+			return source.EventPage{}, wrap(err)
+		}
+		if p.Next != "" && i+1 == len(cur) {
+			cur = append(cur, p.Next)
+		}
+		if i == page || p.Next == "" {
+			r.mu.Lock()
+			r.cursors[key] = cur
+			r.mu.Unlock()
+			return source.EventPage{Events: p.Events, Total: i*lim + len(p.Events), More: p.Next != ""}, nil
+		}
+		if i > 1000 {
+			return source.EventPage{}, errors.New("too many pages: narrow the filter")
+		}
+	}
+}
+
+func (r *remote) Stats(ctx context.Context, since time.Time, bucket time.Duration) ([]source.StatBucket, error) {
+	bs, err := r.c.Stats(ctx, adminapi.EventFilter{Since: since}, bucket)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	var out []source.StatBucket
+	for _, b := range bs {
+		for k, n := range b.ByKind {
+			out = append(out, source.StatBucket{Start: b.TS, Kind: event.Kind(k), Count: int(n)})
+		}
+		out = append(out, source.StatBucket{Start: b.TS, Blocked: int(b.Blocked)})
+	}
+	return out, nil
+}
+
+func (r *remote) Top(ctx context.Context, what source.TopKind, since time.Time, n int) ([]source.TopEntry, error) {
+	ts, err := r.c.Top(ctx, adminapi.EventFilter{Since: since}, string(what), n)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]source.TopEntry, len(ts))
+	for i, t := range ts {
+		out[i] = source.TopEntry{Value: t.Key, Count: int(t.Count)}
+	}
+	return out, nil
+}
+
+func (r *remote) Stream(ctx context.Context) (<-chan event.Event, error) {
+	ch := make(chan event.Event, 256)
+	go func() {
+		defer close(ch)
+		_ = r.c.Stream(ctx, adminapi.EventFilter{}, 0, func(se adminapi.StreamEvent) error {
+			select {
+			case ch <- se.Event:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			return nil
+		})
+	}()
+	return ch, nil
+}
+
+func (r *remote) Access(ctx context.Context) (source.AccessLists, error) {
+	var out source.AccessLists
+	for _, l := range []source.List{source.Allowlist, source.Denylist} {
+		es, err := r.c.Access(ctx, string(l))
+		if err != nil {
+			return out, wrap(err)
+		}
+		for _, e := range es {
+			se := source.AccessEntry{CIDR: e.CIDR, Note: e.Note, Added: e.Created}
+			if l == source.Allowlist {
+				out.Allow = append(out.Allow, se)
+			} else {
+				out.Deny = append(out.Deny, se)
+			}
+		}
+	}
+	bans, err := r.c.Bans(ctx)
+	if err != nil {
+		return out, wrap(err)
+	}
+	for _, b := range bans {
+		until := b.Until
+		if until.IsZero() {
+			until = time.Now().AddDate(100, 0, 0)
+		}
+		out.Bans = append(out.Bans, source.BanEntry{IP: b.IP, Reason: b.Reason, Until: until})
+	}
+	return out, nil
+}
+
+func (r *remote) AddAccess(ctx context.Context, l source.List, cidr, note string) error {
+	return wrap(r.c.AccessAdd(ctx, string(l), cidr, note))
+}
+
+func (r *remote) RemoveAccess(ctx context.Context, l source.List, cidr string) error {
+	return wrap(r.c.AccessRemove(ctx, string(l), cidr))
+}
+
+func (r *remote) Ban(ctx context.Context, ip string, d time.Duration, reason string) error {
+	_, err := r.c.Ban(ctx, ip, d.String(), reason)
+	return wrap(err)
+}
+
+func (r *remote) Unban(ctx context.Context, ip string) error { return wrap(r.c.Unban(ctx, ip)) }
+
+// apiLimits is the subset of core/manifest.Limits the console edits (bytes on the wire).
+type apiLimits struct {
+	MemoryMB          int `json:"memory_mb"`
+	CPUMs             int `json:"cpu_ms"`
+	WallMs            int `json:"wall_ms"`
+	Workers           int `json:"workers"`
+	Concurrency       int `json:"concurrency"`
+	RequestBodyBytes  int `json:"request_body_bytes"`
+	ResponseBodyBytes int `json:"response_body_bytes"`
+	Subrequests       int `json:"subrequests"`
+}
+
+func (r *remote) Apps(ctx context.Context) ([]source.App, error) {
+	as, err := r.c.Apps(ctx)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]source.App, len(as))
+	r.mu.Lock()
+	r.limits = map[string]json.RawMessage{}
+	for _, a := range as {
+		r.limits[a.Name] = a.Limits
+	}
+	r.mu.Unlock()
+	since := time.Now().Add(-time.Hour)
+	for i, a := range as {
+		var l apiLimits
+		_ = json.Unmarshal(a.Limits, &l)
+		status := "disabled"
+		if a.Enabled {
+			status = fmt.Sprintf("running (%d workers)", a.Workers)
+		}
+		out[i] = source.App{Name: a.Name, Version: a.Version, Enabled: a.Enabled, Status: status, Routes: a.Routes,
+			Requests: -1, Errors: -1, Blocked: -1,
+			Limits: source.Limits{MemoryMB: l.MemoryMB, CPUMs: l.CPUMs, WallMs: l.WallMs, Workers: l.Workers, Concurrency: l.Concurrency,
+				RequestBodyKB: l.RequestBodyBytes >> 10, ResponseBodyKB: l.ResponseBodyBytes >> 10, Subrequests: l.Subrequests}}
+		if bs, err := r.c.Stats(ctx, adminapi.EventFilter{Since: since, App: a.Name}, time.Hour); err == nil {
+			out[i].Blocked = 0
+			for _, b := range bs {
+				out[i].Blocked += b.Blocked
+			}
+		}
+	}
+	return out, nil
+}
+
+// Deploy packs a folder into a tar.gz (or sends an archive as it is) and uploads it.
+func (r *remote) Deploy(ctx context.Context, path string, progress func(source.DeployStep)) (source.App, error) {
+	progress(source.DeployStep{Step: "pack", Fraction: 0.05, Message: "packing " + path})
+	data, err := packApp(path)
+	if err != nil {
+		return source.App{}, err
+	}
+	progress(source.DeployStep{Step: "upload", Fraction: 0.3, Message: fmt.Sprintf("uploading %d KB; the appliance bundles and checks it", len(data)>>10)})
+	a, err := r.c.Deploy(ctx, data)
+	if err != nil {
+		return source.App{}, wrap(err)
+	}
+	progress(source.DeployStep{Step: "done", Fraction: 1, Message: "deployed"})
+	return source.App{Name: a.Name, Version: a.Version, Enabled: a.Enabled, Routes: a.Routes}, nil
+}
+
+// maxArchive mirrors the appliance's upload cap so a huge folder fails here, early.
+const maxArchive = 64 << 20
+
+func packApp(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("deploy: %w", err)
+	}
+	if !fi.IsDir() {
+		if fi.Size() > maxArchive {
+			return nil, fmt.Errorf("deploy: %s is %d MB; the limit is %d MB", path, fi.Size()>>20, maxArchive>>20)
+		}
+		return os.ReadFile(path)
+	}
+	if _, err := os.Stat(filepath.Join(path, "app.json")); err != nil {
+		return nil, fmt.Errorf("deploy: %s has no app.json: pick the app's folder", path)
+	}
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(path, p)
+		if rel == "." || d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		if d.IsDir() && (d.Name() == ".git") {
+			return filepath.SkipDir
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		hdr, err := tar.FileInfoHeader(info, "")
+		if err != nil {
+			return err
+		}
+		hdr.Name = filepath.ToSlash(rel)
+		if d.IsDir() {
+			hdr.Name += "/"
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(tw, f)
+		if buf.Len() > maxArchive {
+			return fmt.Errorf("the packed app passed %d MB", maxArchive>>20)
+		}
+		return err
+	})
+	if err == nil {
+		err = tw.Close()
+	}
+	if err == nil {
+		err = gz.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("deploy: pack %s: %w", path, err)
+	}
+	return buf.Bytes(), nil
+}
+
+func (r *remote) Versions(ctx context.Context, app string) ([]source.AppVersion, error) {
+	vs, err := r.c.Versions(ctx, app)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]source.AppVersion, len(vs))
+	for i, v := range vs {
+		out[i] = source.AppVersion{Version: v.Version, Deployed: v.DeployedAt, By: v.Hash, Current: v.Active}
+		if len(out[i].By) > 12 {
+			out[i].By = out[i].By[:12]
+		}
+	}
+	return out, nil
+}
+
+func (r *remote) Rollback(ctx context.Context, app, version string) error {
+	_, err := r.c.Rollback(ctx, app, version)
+	return wrap(err)
+}
+
+// SetLimits sends the app's current limits document with the edited fields replaced, so
+// fields the console does not show are kept.
+func (r *remote) SetLimits(ctx context.Context, app string, l source.Limits) error {
+	r.mu.Lock()
+	raw := r.limits[app]
+	r.mu.Unlock()
+	doc := map[string]any{}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &doc); err != nil {
+			return fmt.Errorf("limits of %s: %w", app, err)
+		}
+	}
+	doc["memory_mb"], doc["cpu_ms"], doc["wall_ms"] = l.MemoryMB, l.CPUMs, l.WallMs
+	doc["workers"], doc["concurrency"], doc["subrequests"] = l.Workers, l.Concurrency, l.Subrequests
+	doc["request_body_bytes"], doc["response_body_bytes"] = l.RequestBodyKB<<10, l.ResponseBodyKB<<10
+	b, _ := json.Marshal(doc)
+	_, err := r.c.SetLimits(ctx, app, b)
+	return wrap(err)
+}
+
+func (r *remote) SetEnabled(ctx context.Context, app string, on bool) error {
+	_, err := r.c.SetEnabled(ctx, app, on)
+	return wrap(err)
+}
+
+func (r *remote) AppLog(ctx context.Context, app string, n int) ([]string, error) {
+	ls, err := r.c.AppLogs(ctx, app, n)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = fmt.Sprintf("%s %-5s %s", l.TS.Local().Format("15:04:05"), l.Level, l.Msg)
+	}
+	return out, nil
+}
+
+// Policy documents (core/admin ConfigService names).
+type wafDoc struct {
+	Mode       string                `json:"mode"`
+	Paranoia   int                   `json:"paranoia"`
+	Exclusions []source.WAFExclusion `json:"exclusions"`
+}
+
+type headersDoc struct {
+	Profile  string   `json:"profile"`
+	Profiles []string `json:"profiles,omitempty"`
+}
+
+func (r *remote) Policies(ctx context.Context) (source.Policies, error) {
+	docs, err := r.c.Policies(ctx)
+	if err != nil {
+		return source.Policies{}, wrap(err)
+	}
+	var p source.Policies
+	var errs []error
+	if d, ok := docs["html"]; ok {
+		errs = append(errs, json.Unmarshal(d, &p.HTML))
+	}
+	if d, ok := docs["waf"]; ok {
+		var w wafDoc
+		errs = append(errs, json.Unmarshal(d, &w))
+		p.WAF, p.Exclusions = source.WAFSettings{Mode: w.Mode, Paranoia: w.Paranoia}, w.Exclusions
+	}
+	if d, ok := docs["headers"]; ok {
+		var h headersDoc
+		errs = append(errs, json.Unmarshal(d, &h))
+		p.HeadersProfile, p.HeadersChoices = h.Profile, h.Profiles
+	}
+	if len(p.HeadersChoices) == 0 {
+		p.HeadersChoices = []string{"strict", "standard", "relaxed", "off"}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return p, fmt.Errorf("policies from the appliance are not in the form this console knows: %w", err)
+	}
+	return p, nil
+}
+
+func (r *remote) putPolicy(ctx context.Context, name string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return wrap(r.c.PutPolicy(ctx, name, b))
+}
+
+func (r *remote) SetHTMLPolicy(ctx context.Context, p source.HTMLPolicy) error {
+	return r.putPolicy(ctx, "html", p)
+}
+
+func (r *remote) SetEgress(ctx context.Context, app string, hosts []string) error {
+	raw, err := r.c.Policy(ctx, "egress")
+	doc := map[string][]string{}
+	if err == nil && len(raw) > 0 {
+		_ = json.Unmarshal(raw, &doc)
+	}
+	doc[app] = hosts
+	return r.putPolicy(ctx, "egress", doc)
+}
+
+func (r *remote) wafDoc(ctx context.Context) (wafDoc, error) {
+	var w wafDoc
+	raw, err := r.c.Policy(ctx, "waf")
+	if err != nil {
+		return w, wrap(err)
+	}
+	return w, json.Unmarshal(raw, &w)
+}
+
+func (r *remote) SetWAF(ctx context.Context, s source.WAFSettings) error {
+	w, err := r.wafDoc(ctx)
+	if err != nil {
+		return err
+	}
+	w.Mode, w.Paranoia = s.Mode, s.Paranoia
+	return r.putPolicy(ctx, "waf", w)
+}
+
+func (r *remote) AddWAFExclusion(ctx context.Context, x source.WAFExclusion) error {
+	w, err := r.wafDoc(ctx)
+	if err != nil {
+		return err
+	}
+	w.Exclusions = append(w.Exclusions, x)
+	return r.putPolicy(ctx, "waf", w)
+}
+
+func (r *remote) RemoveWAFExclusion(ctx context.Context, x source.WAFExclusion) error {
+	w, err := r.wafDoc(ctx)
+	if err != nil {
+		return err
+	}
+	var keep []source.WAFExclusion
+	for _, y := range w.Exclusions {
+		if y != x {
+			keep = append(keep, y)
+		}
+	}
+	w.Exclusions = keep
+	return r.putPolicy(ctx, "waf", w)
+}
+
+func (r *remote) SetHeadersProfile(ctx context.Context, profile string) error {
+	return r.putPolicy(ctx, "headers", headersDoc{Profile: profile})
+}
+
+func (r *remote) AlertRules(ctx context.Context) ([]source.AlertRule, error) {
+	rs, err := r.c.Rules(ctx)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]source.AlertRule, len(rs))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, x := range rs {
+		r.ruleIDs[x.Name] = x.ID
+		w, _ := time.ParseDuration(x.Window)
+		out[i] = source.AlertRule{Name: x.Name, Kind: event.Kind(x.Match.Kind), MinSeverity: event.Severity(x.Match.Severity),
+			Threshold: x.Threshold, Window: w, Channels: x.Channels, Enabled: !x.Disabled}
+	}
+	return out, nil
+}
+
+func (r *remote) SaveAlertRule(ctx context.Context, x source.AlertRule) error {
+	r.mu.Lock()
+	id := r.ruleIDs[x.Name]
+	r.mu.Unlock()
+	_, err := r.c.PutRule(ctx, adminapi.Rule{ID: id, Name: x.Name, Type: adminapi.RuleThreshold,
+		Match: adminapi.Match{Kind: string(x.Kind), Severity: string(x.MinSeverity)}, Threshold: x.Threshold,
+		Window: x.Window.String(), Channels: x.Channels, Disabled: !x.Enabled, Severity: string(x.MinSeverity)})
+	return wrap(err)
+}
+
+func (r *remote) DeleteAlertRule(ctx context.Context, name string) error {
+	r.mu.Lock()
+	id, ok := r.ruleIDs[name]
+	r.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("no rule named %q (reload the list)", name)
+	}
+	return wrap(r.c.DeleteRule(ctx, id))
+}
+
+func (r *remote) Channels(ctx context.Context) ([]source.Channel, error) {
+	cs, err := r.c.Channels(ctx)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]source.Channel, len(cs))
+	for i, c := range cs {
+		out[i] = source.Channel{Name: c.Name, Type: c.Type}
+		switch {
+		case c.Webhook != nil:
+			out[i].Target = c.Webhook.URL
+		case c.SMTP != nil:
+			out[i].Type, out[i].Target = "email", strings.Join(c.SMTP.To, ", ")
+		case c.Syslog != nil:
+			out[i].Target = c.Syslog.Network + "://" + c.Syslog.Addr
+		}
+	}
+	return out, nil
+}
+
+// SaveChannel edits a channel's target; webhook and syslog channels can also be created.
+// A new e-mail channel needs a mail server and sender, which the console does not ask for.
+func (r *remote) SaveChannel(ctx context.Context, c source.Channel) error {
+	cs, err := r.c.Channels(ctx)
+	if err != nil {
+		return wrap(err)
+	}
+	ch := adminapi.Channel{Name: c.Name}
+	for _, x := range cs {
+		if x.Name == c.Name {
+			ch = x
+		}
+	}
+	switch c.Type {
+	case "webhook":
+		ch.Type, ch.SMTP, ch.Syslog = adminapi.ChannelWebhook, nil, nil
+		if ch.Webhook == nil {
+			ch.Webhook = &adminapi.WebhookConfig{}
+		}
+		ch.Webhook.URL = c.Target
+	case "email":
+		if ch.SMTP == nil {
+			return errors.New("a new e-mail channel needs a mail server and sender: create it with the CLI, then edit recipients here")
+		}
+		ch.Type = adminapi.ChannelSMTP
+		ch.SMTP.To = splitComma(c.Target)
+	case "syslog":
+		network, addr, ok := strings.Cut(c.Target, "://")
+		if !ok {
+			network, addr = "udp", c.Target
+		}
+		ch.Type, ch.Webhook, ch.SMTP = adminapi.ChannelSyslog, nil, nil
+		if ch.Syslog == nil {
+			ch.Syslog = &adminapi.SyslogConfig{}
+		}
+		ch.Syslog.Network, ch.Syslog.Addr = network, addr
+	}
+	return wrap(r.c.PutChannel(ctx, ch))
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (r *remote) TestChannel(ctx context.Context, name string) error {
+	d, err := r.c.TestChannel(ctx, name)
+	if err != nil {
+		return wrap(err)
+	}
+	if !d.OK {
+		return fmt.Errorf("delivery to %s failed after %d attempt(s): %s", name, d.Attempts, d.Error)
+	}
+	return nil
+}
+
+func (r *remote) AlertHistory(ctx context.Context, limit int) ([]source.Alert, error) {
+	fs, err := r.c.Alerts(ctx, limit)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]source.Alert, len(fs))
+	for i, f := range fs {
+		out[i] = source.Alert{ID: f.ID, Rule: f.RuleName, Fired: f.TS, Severity: event.Severity(f.Severity), Summary: f.Summary,
+			Acked: f.State != adminapi.StateOpen, AckedBy: f.AckBy}
+	}
+	return out, nil
+}
+
+func (r *remote) Acknowledge(ctx context.Context, id int64) error {
+	_, err := r.c.Ack(ctx, id, false)
+	return wrap(err)
+}
+
+func (r *remote) Clients(ctx context.Context) ([]source.Client, error) {
+	cs, err := r.c.Clients(ctx)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	out := make([]source.Client, len(cs))
+	for i, c := range cs {
+		out[i] = source.Client{Name: c.Name, Serial: c.Serial, Issued: c.IssuedAt, Expires: c.NotAfter, Revoked: !c.RevokedAt.IsZero()}
+	}
+	return out, nil
+}
+
+func (r *remote) IssueClient(ctx context.Context, name string) ([]byte, error) {
+	b, err := r.c.Issue(ctx, name, adminbundle.RoleAdmin, 0)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return b.Marshal()
+}
+
+func (r *remote) RevokeClient(ctx context.Context, name string) error {
+	_, err := r.c.Revoke(ctx, name)
+	return wrap(err)
+}
+
+var _ source.Appliance = (*remote)(nil)
+var _ source.Connector = connector{}
