@@ -51,6 +51,11 @@ type env struct {
 
 func newEnv(t testing.TB, caps apps.Capabilities) *env {
 	t.Helper()
+	return newEnvWith(t, caps, nil)
+}
+
+func newEnvWith(t testing.TB, caps apps.Capabilities, adjust func(*apps.Config)) *env {
+	t.Helper()
 	d, err := db.Open(filepath.Join(t.TempDir(), "bulwark.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +66,9 @@ func newEnv(t testing.TB, caps apps.Capabilities) *env {
 	cfg := apps.Config{DB: d, Builder: apps.Bundler(bundle.Options{}), Events: ev, Caps: caps,
 		Sandbox:      sandbox.Options{Exe: exe, Args: args, RestartBackoff: 10 * time.Millisecond, RestartBackoffMax: 200 * time.Millisecond},
 		DrainTimeout: 2 * time.Second}
+	if adjust != nil {
+		adjust(&cfg)
+	}
 	m, err := apps.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/microcosm-cc/bluemonday"
 
+	"bulwark/core/egress"
 	"bulwark/core/event"
 	"bulwark/core/sandbox"
 )
@@ -59,8 +61,8 @@ var ErrEgressDenied = errors.New("egress denied")
 
 // Capabilities are what apps may ask the appliance for; a nil field refuses that capability.
 type Capabilities struct {
-	// Fetch performs an allowed request; it must check the resolved address at dial time and
-	// each redirect, and wrap refusals in ErrEgressDenied.
+	// Fetch, when set, replaces core/egress (tests); it must check the resolved address at
+	// dial time and each redirect, and wrap refusals in ErrEgressDenied.
 	Fetch    func(ctx context.Context, app string, allow []string, r FetchRequest) (*FetchResponse, error)
 	KV       KV
 	Sanitize func(html, policy string) (string, error)
@@ -203,12 +205,9 @@ func (h *appHost) fetch(ctx context.Context, c sandbox.Call) ([]byte, error) {
 		return nil, errors.New("fetch: bad arguments")
 	}
 	allow := h.dep.man.Permissions.Fetch
-	host, err := fetchHost(a.URL, allow)
-	if err == nil && h.m.cfg.Caps.Fetch == nil {
-		err = fmt.Errorf("fetch to %s: %w: outbound requests are not configured on this appliance", host, ErrEgressDenied)
-	}
+	_, err := fetchHost(a.URL, allow)
 	var resp *FetchResponse
-	if err == nil {
+	if err == nil && h.m.cfg.Caps.Fetch != nil {
 		hdr := make([]string, 0, 2*len(a.Header))
 		for _, p := range a.Header {
 			hdr = append(hdr, p[0], p[1])
@@ -216,11 +215,33 @@ func (h *appHost) fetch(ctx context.Context, c sandbox.Call) ([]byte, error) {
 		resp, err = h.m.cfg.Caps.Fetch(ctx, c.App, allow, FetchRequest{URL: a.URL, Method: a.Method, Header: hdr,
 			Body: a.Body, Redirect: a.Redirect, Timeout: time.Duration(h.dep.limits.WallMs) * time.Millisecond,
 			MaxBody: h.dep.limits.SubrequestBodyBytes})
+	} else if err == nil {
+		// core/egress: address checked at dial time, each redirect re-checked, caps per request.
+		hdr := http.Header{}
+		for _, p := range a.Header {
+			hdr.Add(p[0], p[1])
+		}
+		var r *egress.Response
+		r, err = h.m.session(c.RequestID, h.dep).Do(ctx, egress.Request{Method: a.Method, URL: a.URL, Header: hdr,
+			Body: a.Body, Redirect: a.Redirect})
+		if err == nil {
+			resp = &FetchResponse{Status: r.Status, StatusText: r.StatusText, Body: r.Body, URL: r.URL, Redirected: r.Redirected}
+			for k, vs := range r.Header {
+				for _, v := range vs {
+					resp.Header = append(resp.Header, k, v)
+				}
+			}
+		}
 	}
 	if err != nil {
-		if strings.Contains(err.Error(), "denied") || errors.Is(err, ErrEgressDenied) {
-			h.m.events.Emit(h.event(c, event.EgressDenied, event.Medium, "egress", map[string]any{
-				"url": trunc(a.URL, 300), "figure": err.Error()}))
+		var d *egress.Denied
+		rule := "egress"
+		if errors.As(err, &d) {
+			rule = "egress." + d.Rule
+		}
+		if rule != "egress" || strings.Contains(err.Error(), "denied") || errors.Is(err, ErrEgressDenied) {
+			h.m.events.Emit(h.event(c, event.EgressDenied, event.Medium, rule, map[string]any{
+				"url": trunc(redactQuery(a.URL), 300), "figure": err.Error()}))
 		}
 		return nil, err
 	}
@@ -261,6 +282,25 @@ func (h *appHost) kv(ctx context.Context, c sandbox.Call) ([]byte, error) {
 		}
 		return json.Marshal(sandbox.KVReply{Keys: page.Keys, Cursor: page.Cursor, Complete: page.Complete})
 	}
+}
+
+// redactQuery drops a URL's query, which may carry tokens, before it goes into an event.
+func redactQuery(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		u.RawQuery, u.Fragment, u.User = "", "", nil
+		return u.String()
+	}
+	return raw
+}
+
+// session returns the egress session of one incoming request (its fetch count and
+// concurrency caps), creating it on the first fetch.
+func (m *Manager) session(reqID string, dep *deployment) *egress.Session {
+	if s, ok := m.sessions.Load(reqID); ok {
+		return s.(*egress.Session)
+	}
+	s, _ := m.sessions.LoadOrStore(reqID, dep.egress.Session())
+	return s.(*egress.Session)
 }
 
 // LogLine is one console line of an app.

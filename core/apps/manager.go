@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"bulwark/core/egress"
 	"bulwark/core/event"
 	"bulwark/core/manifest"
 	"bulwark/core/sandbox"
@@ -49,6 +50,8 @@ type Config struct {
 	DrainTimeout time.Duration
 	// Pages renders the error pages (404, 413, 502, 503, 504).
 	Pages func(status int) []byte
+	// Egress configures outbound fetch (resolver, roots); the zero value is the real one.
+	Egress egress.Options
 }
 
 // Manager deploys, versions, runs and routes apps. It is the Router stage of the pipeline.
@@ -63,6 +66,7 @@ type Manager struct {
 	running  map[string]*deployment
 	table    atomic.Pointer[[]route]
 	inflight sync.Map // request id → *sandbox.Request, for capability calls' events
+	sessions sync.Map // request id → *egress.Session
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -71,6 +75,7 @@ type Manager struct {
 // deployment is one running version.
 type deployment struct {
 	secrets map[string]string // env name → secret reference
+	egress  *egress.Client
 	v       *Version
 	man     *manifest.Manifest
 	limits  manifest.Limits
@@ -350,7 +355,13 @@ func (m *Manager) startWith(ctx context.Context, v *Version, man *manifest.Manif
 		lim.KVQuotaBytes = man.Permissions.KV.QuotaBytes
 	}
 	env, secrets := m.env(man)
-	dep := &deployment{v: v, man: man, limits: lim, secrets: secrets}
+	eg, err := egress.New(egress.Policy{Allow: man.Permissions.Fetch, Subrequests: lim.Subrequests,
+		Concurrency: lim.SubrequestConcurrency, MaxBodyBytes: int64(lim.SubrequestBodyBytes),
+		MaxSendBytes: int64(lim.SubrequestBodyBytes), Timeout: time.Duration(lim.WallMs) * time.Millisecond}, m.cfg.Egress)
+	if err != nil {
+		return nil, err
+	}
+	dep := &deployment{v: v, man: man, limits: lim, secrets: secrets, egress: eg}
 	secretNames := make([]string, 0, len(secrets))
 	for k := range secrets {
 		secretNames = append(secretNames, k)
@@ -391,7 +402,9 @@ func (m *Manager) health(ctx context.Context, d *deployment) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.HealthTimeout)
 	defer cancel()
-	_, err := d.sup.Do(ctx, &sandbox.Request{ID: "health-" + verdict.NewID(), Method: "GET", URL: "https://" + host + path,
+	id := "health-" + verdict.NewID()
+	defer m.sessions.Delete(id)
+	_, err := d.sup.Do(ctx, &sandbox.Request{ID: id, Method: "GET", URL: "https://" + host + path,
 		Header: []string{"user-agent", "bulwark-health"}, IP: "127.0.0.1", Host: host, Path: path})
 	return err
 }
@@ -487,8 +500,12 @@ func (m *Manager) cron() {
 		}
 		m.mu.Unlock()
 		for i, d := range due {
-			go d.sup.Do(context.Background(), &sandbox.Request{ID: "cron-" + verdict.NewID(), Method: "SCHEDULED",
-				Cron: exprs[i], URL: "https://localhost/", Host: "localhost", Path: "/"})
+			id := "cron-" + verdict.NewID()
+			go func() {
+				defer m.sessions.Delete(id)
+				d.sup.Do(context.Background(), &sandbox.Request{ID: id, Method: "SCHEDULED",
+					Cron: exprs[i], URL: "https://localhost/", Host: "localhost", Path: "/"})
+			}()
 		}
 	}
 }

@@ -71,6 +71,7 @@ func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Body: body, IP: in.IP, Host: r.Host, Path: p}
 	m.inflight.Store(id, req)
 	defer m.inflight.Delete(id)
+	defer m.sessions.Delete(id)
 
 	resp, err := rt.dep.sup.Do(r.Context(), req)
 	var se *sandbox.Error
