@@ -471,3 +471,57 @@ func TestSMTPRefusesWithoutSTARTTLS(t *testing.T) {
 		t.Fatalf("want refusal without STARTTLS: %+v %v", d, err)
 	}
 }
+
+func TestSyslogOverTLS(t *testing.T) {
+	e, _, ca := newEngine(t)
+	certPEM, keyPEM, _ := ca.Issue(pki.Leaf{CommonName: "127.0.0.1", IPs: []net.IP{net.ParseIP("127.0.0.1")}})
+	pair, _ := tls.X509KeyPair(certPEM, keyPEM)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan string, 2)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				ls, err := br.ReadString(' ')
+				if err != nil {
+					return
+				}
+				n, _ := strconv.Atoi(strings.TrimSpace(ls))
+				msg := make([]byte, n)
+				io.ReadFull(br, msg)
+				got <- string(msg)
+			}()
+		}
+	}()
+	if err := e.PutChannel(adminapi.Channel{Name: "siem", Type: "syslog", Syslog: &adminapi.SyslogConfig{Network: "tls", Addr: ln.Addr().String(), CACert: string(ca.CertPEM), Facility: 10, AppName: "bulwark-test"}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.TestChannel(context.Background(), "siem")
+	if err != nil || !d.OK {
+		t.Fatalf("delivery: %+v %v", d, err)
+	}
+	select {
+	case m := <-got:
+		// facility 10 (authpriv) * 8 + severity 6 (info) = 86
+		if !strings.HasPrefix(m, "<86>1 ") || !strings.Contains(m, " bulwark-test - alert [bulwark@32473 ") {
+			t.Fatalf("message %q", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing received over TLS")
+	}
+	// A server whose certificate the channel does not trust gets nothing.
+	other, _ := pki.LoadOrCreateCA(t.TempDir())
+	e.PutChannel(adminapi.Channel{Name: "siem2", Type: "syslog", Syslog: &adminapi.SyslogConfig{Network: "tls", Addr: ln.Addr().String(), CACert: string(other.CertPEM)}})
+	if d, _ := e.TestChannel(context.Background(), "siem2"); d.OK || !strings.Contains(d.Error, "certificate") {
+		t.Fatalf("untrusted syslog server: %+v", d)
+	}
+}
