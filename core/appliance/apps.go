@@ -10,6 +10,7 @@ import (
 	"bulwark/assets"
 	"bulwark/core/apps"
 	"bulwark/core/bundle"
+	"bulwark/core/kv"
 	"bulwark/core/sandbox"
 )
 
@@ -17,11 +18,15 @@ import (
 // active version, deploys the built-in demo app when nothing is deployed yet (sandbox.demo_app),
 // and registers a component that stops the workers on shutdown. Call it after New and before
 // Listen. caps are the capabilities apps may be granted (egress fetch, KV, sanitizer,
-// secrets); a zero value refuses them all. With sandbox.enabled = false it does nothing.
+// secrets); a nil KV gets the SQLite store, a nil Fetch core/egress, a nil Sanitize
+// bluemonday's UGC policy, and a nil Secrets refuses secrets. With sandbox.enabled = false it does nothing.
 func (a *Appliance) UseApps(ctx context.Context, caps apps.Capabilities) (*apps.Manager, error) {
 	sc := a.Config.Sandbox
 	if !sc.Enabled {
 		return nil, nil
+	}
+	if caps.KV == nil {
+		caps.KV = apps.KVStore(kv.New(a.Store, kv.Options{}))
 	}
 	m, err := apps.New(ctx, apps.Config{
 		DB:      a.Store,
