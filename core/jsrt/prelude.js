@@ -58,15 +58,30 @@
   }
 
   // ---- Headers ----
-  const tokenRe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  // Character loops, not regular expressions: goja evaluates regexps far slower, and these
+  // run for every header of every request.
+  const tchar = new U8(128);
+  for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") tchar[c.charCodeAt(0)] = 1;
+  function isToken(s) {
+    if (s.length === 0) return false;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 128 || tchar[c] === 0) return false;
+    }
+    return true;
+  }
   function hname(n) {
     n = str(n);
-    if (!tokenRe.test(n)) throw new TE(`invalid header name ${JSON.stringify(n)}`);
+    if (!isToken(n)) throw new TE(`invalid header name ${JSON.stringify(n)}`);
     return n.toLowerCase();
   }
   function hvalue(v) {
-    v = str(v).replace(/^[\t ]+|[\t ]+$/g, "");
-    if (/[\r\n\0]/.test(v)) throw new TE("invalid header value (contains CR, LF or NUL)");
+    v = str(v);
+    let a = 0, b = v.length;
+    while (a < b && (v.charCodeAt(a) === 32 || v.charCodeAt(a) === 9)) a++;
+    while (b > a && (v.charCodeAt(b - 1) === 32 || v.charCodeAt(b - 1) === 9)) b--;
+    if (a > 0 || b < v.length) v = v.slice(a, b);
+    if (v.indexOf("\r") >= 0 || v.indexOf("\n") >= 0 || v.indexOf("\0") >= 0) throw new TE("invalid header value (contains CR, LF or NUL)");
     return v;
   }
   class Headers {
@@ -117,10 +132,15 @@
     [Symbol.iterator]() { return this.entries(); }
     get [Symbol.toStringTag]() { return "Headers"; }
     // Index loops, not for-of or push: the app may have patched iterators and Array.prototype.
+    static {
+      // Trusted constructors for the host's own data (names already lowercase and valid).
+      Headers.trusted = (flat) => { const h = new Headers(); const l = new Array(flat.length >> 1); for (let i = 0; i < l.length; i++) l[i] = [flat[2 * i], flat[2 * i + 1]]; h.#list = l; return h; };
+      Headers.addDefault = (h, n, v) => { for (let i = 0; i < h.#list.length; i++) if (h.#list[i][0] === n) return; h.#list[h.#list.length] = [n, v]; };
+    }
     static { Headers.flat = (h) => { const l = h.#list, out = new Array(2 * l.length); for (let i = 0; i < l.length; i++) { out[2 * i] = l[i][0]; out[2 * i + 1] = l[i][1]; } return out; }; }
   }
-  const headersFlat = Headers.flat;
-  delete Headers.flat;
+  const headersFlat = Headers.flat, trustedHeaders = Headers.trusted, addDefault = Headers.addDefault;
+  delete Headers.flat; delete Headers.trusted; delete Headers.addDefault;
   function headersFromFlat(flat) {
     const h = new Headers();
     for (let i = 0; i + 1 < flat.length; i += 2) h.append(flat[i], flat[i + 1]);
@@ -132,8 +152,8 @@
   function bodyInit(body, headers) {
     if (body === undefined || body === null) return null;
     if (typeof body === "string") {
-      if (!headers.has("content-type")) headers.set("content-type", "text/plain;charset=UTF-8");
-      return toBytes(body);
+      addDefault(headers, "content-type", "text/plain;charset=UTF-8");
+      return new U8(host.utf8Encode(body));
     }
     if (body instanceof AB || isView(body)) return toBytes(body);
     if (body instanceof G.URLSearchParams) {
@@ -166,6 +186,7 @@
 
   // ---- Request ----
   const TRUSTED = Symbol("trusted");
+  const forbidden = ["CONNECT", "TRACE", "TRACK"];
   const methods = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"];
   class Request extends Body {
     #method; #url; #headers; #redirect;
@@ -173,10 +194,10 @@
       let src = null;
       if (input instanceof Request) src = input;
       init = init || {};
-      const headers = new Headers(init.headers !== undefined ? init.headers : src ? src.headers : undefined);
+      const headers = trusted === TRUSTED ? init.headers : new Headers(init.headers !== undefined ? init.headers : src ? src.headers : undefined);
       let method = init.method !== undefined ? str(init.method) : src ? src.method : "GET";
       if (methods.includes(method.toUpperCase())) method = method.toUpperCase();
-      if (!tokenRe.test(method) || ["CONNECT", "TRACE", "TRACK"].includes(method.toUpperCase())) throw new TE(`invalid method ${method}`);
+      if (!isToken(method) || forbidden.includes(method.toUpperCase())) throw new TE(`invalid method ${method}`);
       let bytes = null;
       if (init.body !== undefined && init.body !== null) bytes = bodyInit(init.body, headers);
       else if (src) bytes = peekBody(src) ? new U8(peekBody(src)) : null;
@@ -213,7 +234,7 @@
       super(bytes);
       this.#status = status;
       this.#statusText = init.statusText === undefined ? "" : str(init.statusText);
-      if (/[\r\n]/.test(this.#statusText)) throw new TE("invalid statusText");
+      if (this.#statusText.indexOf("\r") >= 0 || this.#statusText.indexOf("\n") >= 0) throw new TE("invalid statusText");
       this.#headers = headers;
     }
     get status() { return this.#status; }
@@ -249,7 +270,8 @@
         if (r.#type === "error") throw new TE("the handler returned Response.error()");
         if (isUsed(r)) throw new TE("the handler returned a Response whose body was already read");
         const b = peekBody(r);
-        return [r.#status, r.#statusText, headersFlat(r.#headers), b ? bufOf(new U8(b)) : null];
+        // Go copies the bytes out of the buffer; no copy here.
+        return [r.#status, r.#statusText, headersFlat(r.#headers), b ? b.buffer : null, b ? b.byteOffset : 0, b ? b.byteLength : 0];
       };
     }
   }
@@ -443,17 +465,18 @@
   }
 
   // ---- per-request context ----
-  function makeCtx(waits) {
-    return freeze({
-      waitUntil(p) { waits.push(Promise.resolve(p).catch((e) => host.log("error", "waitUntil: " + inspect(e, 0, []))) ); },
-      passThroughOnException() {},
-      security: freeze({
-        loginFailed(user) { host.security("login_failed", str(user), ""); },
-        loginSucceeded(user) { host.security("login_succeeded", str(user), ""); },
-        accountChanged(user, field) { host.security("account_changed", str(user), field === undefined ? "" : str(field)); },
-      }),
-    });
-  }
+  // One ctx per runtime: a runtime serves one request at a time, and waitUntil adds to the
+  // current request's list.
+  let curWaits = [];
+  const reqCtx = freeze({
+    waitUntil(p) { const w = curWaits; w[w.length] = Promise.resolve(p).catch((e) => host.log("error", "waitUntil: " + inspect(e, 0, []))); },
+    passThroughOnException() {},
+    security: freeze({
+      loginFailed(user) { host.security("login_failed", str(user), ""); },
+      loginSucceeded(user) { host.security("login_succeeded", str(user), ""); },
+      accountChanged(user, field) { host.security("account_changed", str(user), field === undefined ? "" : str(field)); },
+    }),
+  });
 
   for (const [k, v] of Object.entries({ Headers, Request, Response, TextEncoder, TextDecoder, atob, btoa, fetch, setTimeout, clearTimeout, queueMicrotask, sanitizeHTML })) def(G, k, v);
   def(G, "crypto", cryptoObj);
@@ -468,10 +491,11 @@
     async fetch(ns, method, url, flat, body, waits) {
       const app = ns.default;
       if (!app || typeof app.fetch !== "function") throw new TE("the app's default export has no fetch(request, env, ctx) function");
-      const init = { method, headers: headersFromFlat(flat) };
+      const init = { method, headers: trustedHeaders(flat) };
       if (body !== null) init.body = body;
       const req = new Request(url, init, TRUSTED);
-      const res = await app.fetch(req, env, makeCtx(waits));
+      curWaits = waits;
+      const res = await app.fetch(req, env, reqCtx);
       const out = finishResponse(res);
       if (out === null) throw new TE(`fetch handler returned ${res === null ? "null" : typeof res} instead of a Response`);
       return out;
@@ -479,7 +503,8 @@
     async scheduled(ns, cron, time, waits) {
       const app = ns.default;
       if (!app || typeof app.scheduled !== "function") throw new TE("the app's default export has no scheduled(event, env, ctx) function");
-      await app.scheduled(freeze({ type: "scheduled", cron, scheduledTime: time }), env, makeCtx(waits));
+      curWaits = waits;
+      await app.scheduled(freeze({ type: "scheduled", cron, scheduledTime: time }), env, reqCtx);
     },
     async drain(waits) { while (waits.length) { const w = waits.splice(0); await Promise.all(w); } },
   });

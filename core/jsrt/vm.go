@@ -366,7 +366,7 @@ func (v *VM) nextTimer() int {
 // response copies the prelude's [status, statusText, headersFlat, body] into Go.
 func (v *VM) response(res goja.Value) (Response, error) {
 	arr, ok := res.Export().([]any)
-	if !ok || len(arr) != 4 {
+	if !ok || len(arr) != 6 {
 		return Response{}, errors.New("jsrt: prelude returned a malformed response")
 	}
 	var r Response
@@ -389,12 +389,27 @@ func (v *VM) response(res goja.Value) (Response, error) {
 		}
 	}
 	if b, ok := arr[3].(goja.ArrayBuffer); ok {
-		if len(b.Bytes()) > v.opts.MaxBodyBytes {
+		off, n := toInt(arr[4]), toInt(arr[5])
+		all := b.Bytes()
+		if off < 0 || n < 0 || off+n > len(all) {
+			return Response{}, errors.New("jsrt: malformed response body")
+		}
+		if n > v.opts.MaxBodyBytes {
 			return Response{}, ErrTooLarge
 		}
-		r.Body = append([]byte(nil), b.Bytes()...)
+		r.Body = append([]byte(nil), all[off:off+n]...)
 	}
 	return r, nil
+}
+
+func toInt(x any) int {
+	switch n := x.(type) {
+	case int64:
+		return int(n)
+	case float64:
+		return int(n)
+	}
+	return -1
 }
 
 func flatHeaders(rt *goja.Runtime, h http.Header) goja.Value {
