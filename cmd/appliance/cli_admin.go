@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"bulwark/core/admin"
 	"bulwark/core/adminbundle"
 	"bulwark/core/adminclient"
 	"bulwark/core/clients"
@@ -229,7 +230,7 @@ func writeFirstAdminBundle(cfg config.Config, ca *pki.CA) (string, error) {
 	for i := 2; reg.HasActive(name); i++ { // a previous bundle was deleted: do not collide with its name
 		name = fmt.Sprintf("admin%d", i)
 	}
-	b, err := reg.Issue(name, adminbundle.RoleAdmin, cfg.Admin.ClientValidity.D(), cfg.Admin.Listen)
+	b, err := reg.Issue(name, adminbundle.RoleAdmin, cfg.Admin.ClientValidity.D(), admin.EndpointFor(cfg.Admin, cfg.Admin.Listen))
 	if err != nil {
 		return path, fmt.Errorf("first admin bundle: %w", err)
 	}

@@ -141,9 +141,26 @@ func (s *Server) Endpoint() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ln != nil {
-		return s.ln.Addr().String()
+		return EndpointFor(s.opt.Config, s.ln.Addr().String())
 	}
-	return s.opt.Config.Listen
+	return EndpointFor(s.opt.Config, s.opt.Config.Listen)
+}
+
+// EndpointFor is the address written into bundles for a listener bound to addr: a wildcard
+// host (0.0.0.0, ::) is replaced by the first admin.server_names entry, else 127.0.0.1, so
+// the name is one the admin certificate carries.
+func EndpointFor(cfg config.Admin, addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+		if len(cfg.ServerNames) > 0 {
+			host = cfg.ServerNames[0]
+		}
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // TLSConfig is the listener's configuration: TLS 1.3, the CA as the only client root,
@@ -318,7 +335,7 @@ func (s *Server) fixFirstBundle(addr string) {
 	if _, port, err := net.SplitHostPort(b.Endpoint); err != nil || port != "0" {
 		return
 	}
-	b.Endpoint = addr
+	b.Endpoint = EndpointFor(s.opt.Config, addr)
 	if err := b.Write(s.opt.FirstBundle); err != nil {
 		s.log.Error("admin: updating the first bundle's endpoint", "err", err)
 	}

@@ -81,3 +81,16 @@ func TestConfigDocsReadOnly(t *testing.T) {
 		t.Fatalf("deny add: %v", err)
 	}
 }
+
+func TestEndpointForWildcard(t *testing.T) {
+	cfg := config.Default().Admin
+	for in, want := range map[string]string{"0.0.0.0:9443": "127.0.0.1:9443", "[::]:9443": "127.0.0.1:9443", "192.0.2.4:9443": "192.0.2.4:9443", ":9443": "127.0.0.1:9443"} {
+		if got := EndpointFor(cfg, in); got != want {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
+	}
+	cfg.ServerNames = []string{"admin.example"}
+	if got := EndpointFor(cfg, "0.0.0.0:9443"); got != "admin.example:9443" {
+		t.Errorf("with server_names: %s", got)
+	}
+}
