@@ -12,6 +12,7 @@ import (
 
 	"bulwark/core/admin"
 	"bulwark/core/appliance"
+	"bulwark/core/apps"
 	"bulwark/core/config"
 	"bulwark/core/sdlisten"
 )
@@ -60,7 +61,14 @@ func cmdServe(args []string) error {
 	if err != nil {
 		return oneLine(err)
 	}
-	if _, err := a.AddAdminPlane(ini.CA, admin.Services{}); err != nil { // services: wired as they land
+	svc := admin.Services{} // services: wired as they land
+	if m, err := a.UseApps(context.Background(), apps.Capabilities{}); err != nil {
+		a.Close()
+		return oneLine(err)
+	} else if m != nil {
+		svc.Apps = appliance.AppsService(m)
+	}
+	if _, err := a.AddAdminPlane(ini.CA, svc); err != nil {
 		a.Close()
 		return oneLine(err)
 	}

@@ -1,16 +1,22 @@
 package appliance
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"bulwark/assets"
+	"bulwark/core/admin"
+	"bulwark/core/adminapi"
 	"bulwark/core/apps"
 	"bulwark/core/bundle"
 	"bulwark/core/kv"
+	"bulwark/core/manifest"
 	"bulwark/core/sandbox"
 )
 
@@ -88,4 +94,122 @@ func (c appsComponent) Run(ctx context.Context) error {
 	<-ctx.Done()
 	c.m.Close()
 	return nil
+}
+
+// AppsService adapts the app manager to the admin API's apps endpoints.
+func AppsService(m *apps.Manager) admin.AppsService { return appsService{m} }
+
+type appsService struct{ m *apps.Manager }
+
+func appOf(ai apps.AppInfo) adminapi.App {
+	lim, _ := json.Marshal(ai.Limits)
+	return adminapi.App{Name: ai.Name, Version: strconv.FormatInt(ai.Version, 10), Enabled: true, Routes: ai.Routes,
+		Limits: lim, Workers: ai.Stats.Workers}
+}
+
+func (s appsService) find(name string) (adminapi.App, error) {
+	for _, ai := range s.m.List() {
+		if ai.Name == name {
+			return appOf(ai), nil
+		}
+	}
+	return adminapi.App{Name: name}, nil
+}
+
+func (s appsService) List(ctx context.Context) ([]adminapi.App, error) {
+	var out []adminapi.App
+	for _, ai := range s.m.List() {
+		out = append(out, appOf(ai))
+	}
+	return out, nil
+}
+
+func (s appsService) Deploy(ctx context.Context, archive []byte) (adminapi.App, error) {
+	res, err := bundle.BuildArchive(archive, bundle.Options{})
+	if err != nil {
+		return adminapi.App{}, fmt.Errorf("deploy: %w", err)
+	}
+	built, err := apps.FromBundle(res)
+	if err != nil {
+		return adminapi.App{}, err
+	}
+	r, err := s.m.DeployBuilt(ctx, built)
+	if err != nil {
+		return adminapi.App{}, err
+	}
+	return s.find(r.App)
+}
+
+func (s appsService) Versions(ctx context.Context, name string) ([]adminapi.AppVersion, error) {
+	vs, err := s.m.Versions(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]adminapi.AppVersion, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, adminapi.AppVersion{Version: strconv.FormatInt(v.Version, 10), DeployedAt: v.Created.UTC(),
+			Active: v.Active, Hash: v.SHA256})
+	}
+	return out, nil
+}
+
+func (s appsService) Rollback(ctx context.Context, name, version string) (adminapi.App, error) {
+	var n int64
+	if version != "" {
+		var err error
+		if n, err = strconv.ParseInt(version, 10, 64); err != nil || n < 1 {
+			return adminapi.App{}, fmt.Errorf("rollback %s: version %q is not a version number", name, version)
+		}
+	}
+	if _, err := s.m.Rollback(ctx, name, n); err != nil {
+		return adminapi.App{}, err
+	}
+	return s.find(name)
+}
+
+func (s appsService) Remove(ctx context.Context, name string) error { return s.m.Remove(ctx, name) }
+
+func (s appsService) SetLimits(ctx context.Context, name string, raw json.RawMessage) (adminapi.App, error) {
+	var l manifest.Limits
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&l); err != nil {
+		return adminapi.App{}, fmt.Errorf("limits of %s: %w", name, err)
+	}
+	if err := s.m.SetLimits(ctx, name, l); err != nil {
+		return adminapi.App{}, err
+	}
+	return s.find(name)
+}
+
+// SetEnabled takes an app off its routes (its versions stay) or puts its newest version back.
+func (s appsService) SetEnabled(ctx context.Context, name string, enabled bool) (adminapi.App, error) {
+	if !enabled {
+		if err := s.m.Remove(ctx, name); err != nil {
+			return adminapi.App{}, err
+		}
+		a, _ := s.find(name)
+		a.Enabled = false
+		return a, nil
+	}
+	vs, err := s.m.Versions(ctx, name)
+	if err != nil || len(vs) == 0 {
+		return adminapi.App{}, fmt.Errorf("enable %s: no stored version: %w", name, apps.ErrNotFound)
+	}
+	if _, err := s.m.Rollback(ctx, name, vs[len(vs)-1].Version); err != nil {
+		return adminapi.App{}, err
+	}
+	return s.find(name)
+}
+
+func (s appsService) Logs(ctx context.Context, name string, n int) ([]adminapi.LogLine, error) {
+	lines := s.m.Logs(name)
+	if n > 0 && len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	out := make([]adminapi.LogLine, 0, len(lines))
+	for _, l := range lines {
+		out = append(out, adminapi.LogLine{TS: l.TS, Level: l.Level, Msg: l.Line})
+	}
+	return out, nil
 }

@@ -15,12 +15,17 @@ func Bundler(opts bundle.Options) Builder {
 		if err != nil {
 			return nil, err
 		}
-		mj, err := storedManifest(res.Manifest)
-		if err != nil {
-			return nil, err
-		}
-		return &Built{Manifest: res.Manifest, ManifestJSON: mj, Program: res.JS, Warnings: res.Warnings}, nil
+		return FromBundle(res)
 	})
+}
+
+// FromBundle turns core/bundle's result (of a folder or an uploaded archive) into a Built.
+func FromBundle(res *bundle.Result) (*Built, error) {
+	mj, err := storedManifest(res.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	return &Built{Manifest: res.Manifest, ManifestJSON: mj, Program: res.JS, Warnings: res.Warnings}, nil
 }
 
 // storedManifest encodes a parsed manifest so that manifest.Parse reads it back: the strict
