@@ -164,7 +164,7 @@ func Install(rt *goja.Runtime, host Host, opts Options) (v *VM, err error) {
 		return nil, fmt.Errorf("jsrt: env: %w", v.scriptErr(err))
 	}
 	// What DESIGN.md says an app must not have.
-	for _, name := range []string{"require", "process", "Deno", "Bun", "global", "module", "exports"} {
+	for _, name := range []string{"require", "process", "Deno", "Bun", "global", "module", "exports", "GoError"} {
 		rt.GlobalObject().Delete(name)
 	}
 	return v, nil

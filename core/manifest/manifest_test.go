@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -249,5 +250,25 @@ func TestCron(t *testing.T) {
 		if _, err := ParseCron(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestRoundTrip: core/apps stores a parsed manifest as JSON and parses it back.
+func TestRoundTrip(t *testing.T) {
+	m, err := Parse([]byte(full))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2, err := Parse(b)
+	if err != nil {
+		t.Fatalf("re-parse %s: %v", b, err)
+	}
+	b2, _ := json.Marshal(m2)
+	if string(b) != string(b2) || m2.Limits != m.Limits || m2.Schedules[0].Parsed() == nil {
+		t.Errorf("round trip changed the manifest:\n%s\n%s", b, b2)
 	}
 }

@@ -97,6 +97,8 @@ func (w *walker) value(t reflect.Type, path string, depth int) error {
 	if depth > maxDepth {
 		return w.errAt(path, w.here(), "nested too deeply")
 	}
+	// null means "not set" for optional lists, maps and objects, as encoding/json reads it.
+	nullable := t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -105,6 +107,9 @@ func (w *walker) value(t reflect.Type, path string, depth int) error {
 		return err
 	}
 	w.pos[path] = off
+	if tok == nil && nullable {
+		return nil
+	}
 	custom := reflect.PointerTo(t).Implements(unmarshalerType)
 	if custom {
 		// Types with their own decoding accept a string shorthand or an object of their fields.
