@@ -167,3 +167,11 @@ func TestLargeBodies(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestGETWithBodyFromClient(t *testing.T) {
+	v := newVM(t, `export default { async fetch(req) { return new Response(req.method + ":" + (await req.text()).length) } }`, newHost(), Options{})
+	res, err := v.Handle(context.Background(), Request{Method: "GET", URL: "https://a.test/", Body: []byte("ignored")})
+	if err != nil || string(res.Body) != "GET:0" {
+		t.Fatalf("%q %v", res.Body, err)
+	}
+}

@@ -40,8 +40,23 @@ func BenchmarkRuntimeCreate(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(time.Since(start).Microseconds())/float64(b.N)/1000, "ms/runtime")
+	per := float64(time.Since(start).Nanoseconds()) / float64(b.N)
+	b.StopTimer()
+	// Baseline: a bare goja runtime running the same program, no API installed.
+	const baseN = 200
+	start = time.Now()
+	for i := 0; i < baseN; i++ {
+		rt := goja.New()
+		rt.Set("Response", func() {})
+		if _, err := rt.RunProgram(r.Program); err != nil {
+			b.Fatal(err)
+		}
+	}
+	base := float64(time.Since(start).Nanoseconds()) / baseN
+	b.ReportMetric(per/1e6, "ms/runtime")
 	b.ReportMetric(kib, "KiB/runtime")
+	b.ReportMetric(base/1e6, "ms/bare-goja")
+	b.ReportMetric(per/base, "x-bare-goja")
 }
 
 // BenchmarkHandleHello compares a hello-world fetch handler through the API (Request built,

@@ -492,7 +492,8 @@
       const app = ns.default;
       if (!app || typeof app.fetch !== "function") throw new TE("the app's default export has no fetch(request, env, ctx) function");
       const init = { method, headers: trustedHeaders(flat) };
-      if (body !== null) init.body = body;
+      // A GET or HEAD body (legal on the wire, refused by Request) is dropped, not fatal.
+      if (body !== null && method !== "GET" && method !== "HEAD") init.body = body;
       const req = new Request(url, init, TRUSTED);
       curWaits = waits;
       const res = await app.fetch(req, env, reqCtx);
