@@ -223,12 +223,26 @@ func (v *VM) begin(ctx context.Context) func() {
 
 // watch interrupts running script when ctx ends; the returned func stops watching.
 func (v *VM) watch(ctx context.Context) func() {
-	stop := context.AfterFunc(ctx, func() { v.rt.Interrupt(ErrDeadline) })
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		v.rt.Interrupt(ErrDeadline)
+		close(fired)
+	})
 	return func() {
 		if !stop() {
-			// The interrupt may land after the script returned; do not let it hit the next run.
+			// The interrupt may land after the script returned: wait for it, then clear it so
+			// it cannot hit the next run.
+			<-fired
 			v.rt.ClearInterrupt()
 		}
+	}
+}
+
+// Close ends the runtime's outstanding host calls. Call it on the VM's goroutine when
+// discarding the runtime.
+func (v *VM) Close() {
+	if v.hcancel != nil {
+		v.hcancel()
 	}
 }
 
