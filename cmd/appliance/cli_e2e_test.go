@@ -21,6 +21,9 @@ import (
 // waits until the first admin bundle reaches it.
 func adminUp(t *testing.T) (data string, p *serveProc, endpoint string) {
 	t.Helper()
+	// Sandbox workers re-execute the binary under their own identity: its folder must be
+	// enterable by them (MkdirTemp makes it 0700).
+	os.Chmod(filepath.Dir(bin), 0o755)
 	data = filepath.Join(t.TempDir(), "data")
 	cfg := loopbackConfig(t, "[admin]\nlisten = \"127.0.0.1:0\"\n")
 	p = startServe(t, data, cfg)
@@ -172,18 +175,48 @@ func TestCLIEndToEnd(t *testing.T) {
 			t.Fatalf("ban not removed: %s", r.stdout)
 		}
 	}
-	// Apps through the CLI, when the app store is wired into the admin API.
-	app := filepath.Join(dir, "hello")
-	os.MkdirAll(app, 0o755)
-	writeFile(t, filepath.Join(app, "app.json"), `{"name":"hello","entry":"index.js","routes":[{"path":"/hello"}]}`)
-	writeFile(t, filepath.Join(app, "index.js"), `export default { async fetch(req) { return new Response("hello from e2e") } }`)
+	// Apps through the CLI, when the app store is wired into the admin API: deploy two
+	// versions, see the second serve on the public listener, roll back to the first.
 	if r := runBin(t, "apps", "list", "--data", data); r.code != 0 && strings.Contains(r.stderr, "not available") {
 		t.Logf("apps are not wired into the admin API yet: %s", r.stderr)
 	} else {
-		ok("apps", "deploy", app)
+		app := filepath.Join(dir, "hello")
+		os.MkdirAll(app, 0o755)
+		writeFile(t, filepath.Join(app, "app.json"), `{"name":"hello","entry":"index.js","routes":["/hello"]}`)
+		deploy := func(text string) {
+			writeFile(t, filepath.Join(app, "index.js"), `export default { async fetch(req) { return new Response("`+text+`") } }`)
+			ok("apps", "deploy", app)
+		}
+		deploy("hello v1")
+		deploy("hello v2")
 		if r := ok("apps", "list"); !strings.Contains(r.stdout, "hello") {
 			t.Fatalf("apps list: %s", r.stdout)
 		}
+		var vs []adminapi.AppVersion
+		json.Unmarshal([]byte(ok("apps", "versions", "hello", "--output", "json").stdout), &vs)
+		if len(vs) != 2 {
+			t.Fatalf("apps versions: %+v", vs)
+		}
+		get := func() string {
+			hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.pool, ServerName: "localhost"}}}
+			defer hc.CloseIdleConnections()
+			resp, err := hc.Get("https://" + p.https + "/hello")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return string(b)
+		}
+		if got := get(); got != "hello v2" {
+			t.Fatalf("public /hello after deploy: %q", got)
+		}
+		ok("apps", "rollback", "hello")
+		if got := get(); got != "hello v1" {
+			t.Fatalf("public /hello after rollback: %q", got)
+		}
+		ok("apps", "logs", "hello")
+		ok("apps", "rm", "hello")
 	}
 
 	// Bad input: clear message, non-zero exit, nothing changed.
