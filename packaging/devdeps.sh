@@ -23,6 +23,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# npm: the bundler's and runtime's tests install a real npm package (marked). Checked by
+# command, not package name, so a NodeSource nodejs (which ships npm) is left alone.
+if ! command -v npm >/dev/null; then
+  echo "devdeps: installing npm"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+
 gobin="$(go env GOPATH)/bin"
 tool() { # name module@version
   [ -x "$gobin/$1" ] && return 0
