@@ -64,6 +64,15 @@ func TestWebAPI(t *testing.T) {
 		{"sanitize", `return new Response(sanitizeHTML("<p><script>x</p>") + "|" + typeof sanitizeHTML)`, "<p>x</p>|function"},
 		{"security", `ctx.security.loginFailed("bob"); ctx.security.accountChanged("bob", "email"); return new Response("ok")`, "ok"},
 		{"console", `console.log("a", 1, {b: [1, "c"]}, null); console.error(new TypeError("boom")); return new Response("ok")`, "ok"},
+		{"structuredClone", `const src = { a: [1, { b: new Date(0) }], m: new Map([["k", new Set([1])]]), u: new Uint8Array([1, 2]) }; src.self = src;
+			const c = structuredClone(src); let e; try { structuredClone({ f() {} }) } catch (x) { e = x.name }
+			return new Response([c !== src, c.self === c, c.a[1].b.getTime(), c.m.get("k").has(1), c.u[1], c.u !== src.u, e].join("|"))`,
+			"true|true|0|true|2|true|DataCloneError"},
+		{"abort", `const ac = new AbortController(); const p = fetch("https://api.test/slow", { signal: ac.signal }); ac.abort();
+			let e; try { await p } catch (x) { e = x.name }
+			let e2; try { await fetch("https://api.test/", { signal: AbortSignal.abort() }) } catch (x) { e2 = x.name }
+			let e3; try { new AbortSignal() } catch (x) { e3 = x.name }
+			return new Response([e, e2, e3, ac.signal.aborted].join("|"))`, "AbortError|AbortError|TypeError|true"},
 		{"no ambient authority", `const g = globalThis; return new Response([typeof g.require, typeof g.process, typeof g.Deno, typeof g.module, typeof g.global, typeof g.setInterval, typeof g.Buffer].join(","))`,
 			"undefined,undefined,undefined,undefined,undefined,undefined,undefined"},
 	}

@@ -210,12 +210,12 @@ func TestGlobalsAreExactlyTheAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "AggregateError Array ArrayBuffer BigInt BigInt64Array BigUint64Array Boolean CryptoKey DataView Date Error EvalError " +
+	want := "AbortController AbortSignal AggregateError Array ArrayBuffer BigInt BigInt64Array BigUint64Array Boolean CryptoKey DataView Date Error EvalError " +
 		"Float32Array Float64Array Function Headers Infinity Int16Array Int32Array Int8Array JSON Map Math NaN Number Object " +
 		"Promise Proxy RangeError ReferenceError Reflect RegExp Request Response Set String Symbol SyntaxError TextDecoder " +
 		"TextEncoder TypeError URIError URL URLSearchParams Uint16Array Uint32Array Uint8Array Uint8ClampedArray WeakMap WeakSet " +
 		"__bulwark_app atob btoa clearTimeout console crypto decodeURI decodeURIComponent encodeURI encodeURIComponent escape " +
-		"eval fetch globalThis isFinite isNaN parseFloat parseInt queueMicrotask sanitizeHTML setTimeout undefined unescape"
+		"eval fetch globalThis isFinite isNaN parseFloat parseInt queueMicrotask sanitizeHTML setTimeout structuredClone undefined unescape"
 	if got != want {
 		t.Errorf("globals:\n got %s\nwant %s", got, want)
 	}

@@ -401,8 +401,15 @@
   const fetch = async (input, init) => {
     const req = input instanceof Request && init === undefined ? input : new Request(input, init);
     if (req.redirect !== "follow" && req.redirect !== "manual" && req.redirect !== "error") throw new TE("invalid redirect mode");
+    const signal = init && init.signal;
+    if (signal && signal.aborted) throw signal.reason;
     const b = peekBody(req);
-    const res = await host.fetch(req.method, req.url, headersFlat(req.headers), b ? bufOf(new U8(b)) : null, req.redirect);
+    let call = host.fetch(req.method, req.url, headersFlat(req.headers), b ? bufOf(new U8(b)) : null, req.redirect);
+    if (signal && typeof signal.addEventListener === "function") {
+      // An abort rejects at once; the host call finishes on its own and its result is dropped.
+      call = Promise.race([call, new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)))]);
+    }
+    const res = await call;
     return makeFetched(res[0], res[1], res[2], res[3], res[4], res[5]);
   };
   function makeFetched(status, statusText, flat, body, url, redirected) {
@@ -416,6 +423,70 @@
     defProp(r, "redirected", { value: redirected });
     if (status !== r.status) defProp(r, "status", { value: status });
     return r;
+  }
+
+  // ---- AbortController / AbortSignal (enough for fetch and libraries that pass a signal) ----
+  class AbortSignal {
+    #aborted = false; #reason; #listeners = [];
+    constructor(key) { if (key !== TRUSTED) throw new TE("Illegal constructor"); this.onabort = null; }
+    get aborted() { return this.#aborted; }
+    get reason() { return this.#reason; }
+    throwIfAborted() { if (this.#aborted) throw this.#reason; }
+    addEventListener(type, fn) { if (type === "abort" && typeof fn === "function") this.#listeners[this.#listeners.length] = fn; }
+    removeEventListener(type, fn) { this.#listeners = this.#listeners.filter((f) => f !== fn); }
+    static abort(reason) { const s = new AbortSignal(TRUSTED); s.#fire(reason); return s; }
+    static timeout(ms) { const s = new AbortSignal(TRUSTED); setTimeout(() => s.#fire(new DOMExceptionLike("signal timed out", "TimeoutError")), ms); return s; }
+    #fire(reason) {
+      if (this.#aborted) return;
+      this.#aborted = true;
+      this.#reason = reason === undefined ? new DOMExceptionLike("This operation was aborted", "AbortError") : reason;
+      const ev = { type: "abort", target: this };
+      if (typeof this.onabort === "function") this.onabort(ev);
+      for (const fn of this.#listeners) fn(ev);
+    }
+    static { AbortSignal.fire = (s, r) => s.#fire(r); }
+    get [Symbol.toStringTag]() { return "AbortSignal"; }
+  }
+  const fireAbort = AbortSignal.fire;
+  delete AbortSignal.fire;
+  class AbortController {
+    #signal = new AbortSignal(TRUSTED);
+    get signal() { return this.#signal; }
+    abort(reason) { fireAbort(this.#signal, reason); }
+  }
+
+  // ---- structuredClone (plain data only) ----
+  const typedCtors = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array];
+  function structuredClone(value) {
+    const seen = new Map();
+    const clone = (v) => {
+      if (v === null || (typeof v !== "object" && typeof v !== "function")) {
+        if (typeof v === "symbol") throw new DOMExceptionLike("a Symbol cannot be cloned", "DataCloneError");
+        return v;
+      }
+      if (typeof v === "function") throw new DOMExceptionLike("a function cannot be cloned", "DataCloneError");
+      if (seen.has(v)) return seen.get(v);
+      let out;
+      if (Array.isArray(v)) { out = []; seen.set(v, out); for (let i = 0; i < v.length; i++) out[i] = clone(v[i]); return out; }
+      if (v instanceof Date) out = new Date(v.getTime());
+      else if (v instanceof RegExp) out = new RegExp(v.source, v.flags);
+      else if (v instanceof AB) out = v.slice(0);
+      else if (isView(v)) {
+        const C = typedCtors.find((c) => v instanceof c);
+        out = C ? new C(v) : new DataView(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
+      } else if (v instanceof Map) { out = new Map(); seen.set(v, out); for (const [k, x] of v) out.set(clone(k), clone(x)); return out; }
+      else if (v instanceof Set) { out = new Set(); seen.set(v, out); for (const x of v) out.add(clone(x)); return out; }
+      else if (v instanceof Error) { out = new Error(v.message); out.name = v.name; }
+      else {
+        out = {};
+        seen.set(v, out);
+        for (const k of Object.keys(v)) out[k] = clone(v[k]);
+        return out;
+      }
+      seen.set(v, out);
+      return out;
+    };
+    return clone(value);
   }
 
   // ---- timers (bounded; the host caps count and delay) ----
@@ -478,7 +549,7 @@
     }),
   });
 
-  for (const [k, v] of Object.entries({ Headers, Request, Response, TextEncoder, TextDecoder, atob, btoa, fetch, setTimeout, clearTimeout, queueMicrotask, sanitizeHTML })) def(G, k, v);
+  for (const [k, v] of Object.entries({ Headers, Request, Response, TextEncoder, TextDecoder, atob, btoa, fetch, setTimeout, clearTimeout, queueMicrotask, sanitizeHTML, AbortController, AbortSignal, structuredClone })) def(G, k, v);
   def(G, "crypto", cryptoObj);
   def(G, "console", consoleObj);
   def(G, "CryptoKey", CryptoKey);
