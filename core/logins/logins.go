@@ -7,6 +7,8 @@
 package logins
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -105,11 +107,15 @@ func (m *Monitor) emit(kind event.Kind, sev event.Severity, action event.Action,
 	m.sink.Emit(event.Event{TS: m.opts.Now().UTC(), Kind: kind, Severity: sev, Action: action, IP: ip, App: app, Rule: rule, Detail: event.DetailJSON(detail)})
 }
 
-// LoginFailed records a failed login of user on app from ip.
-func (m *Monitor) LoginFailed(ip, app, user string) {
+// LoginFailed records a failed login of user on app from ip and emits a login_failed event.
+func (m *Monitor) LoginFailed(ip, app, user string) { m.failed(ip, app, user, true) }
+
+func (m *Monitor) failed(ip, app, user string, emitBase bool) {
 	ip, user = cleanIP(ip), cleanUser(user)
 	now := m.opts.Now()
-	m.emit(event.LoginFailed, event.Low, event.Logged, ip, app, "login-failed", map[string]any{"user": user})
+	if emitBase {
+		m.emit(event.LoginFailed, event.Low, event.Logged, ip, app, "login-failed", map[string]any{"user": user})
+	}
 	m.mu.Lock()
 	m.sweepLocked(now)
 	// Per account.
@@ -255,6 +261,37 @@ func (m *Monitor) sweepLocked(now time.Time) {
 	for k, v := range m.ipUsers {
 		if distinctSince(v, cut) == 0 {
 			delete(m.ipUsers, k)
+		}
+	}
+}
+
+// AppSignalRule is the rule name the sandbox gives the events of ctx.security calls; Run
+// consumes those (their login_failed event already exists, so it is not emitted again).
+const AppSignalRule = "app_signal"
+
+// Run feeds the monitor from the app-signal events on the bus until ctx ends or sub closes.
+func (m *Monitor) Run(ctx context.Context, sub *event.Subscription) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-sub.C:
+			if !ok {
+				return
+			}
+			if e.Rule != AppSignalRule {
+				continue
+			}
+			var d struct {
+				User string `json:"user"`
+			}
+			json.Unmarshal(e.Detail, &d)
+			switch e.Kind {
+			case event.LoginFailed:
+				m.failed(e.IP, e.App, d.User, false)
+			case "login_succeeded":
+				m.LoginSucceeded(e.IP, e.App, d.User)
+			}
 		}
 	}
 }

@@ -164,3 +164,26 @@ func TestLoginSprayFromOneAddressEndsInBanAnd403(t *testing.T) {
 		t.Error("banned address served")
 	}
 }
+
+func TestRunConsumesAppSignals(t *testing.T) {
+	bus := event.NewBus()
+	out := bus.Subscribe("out", 256)
+	m, _ := New(Options{}, bus)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go m.Run(ctx, bus.Subscribe("logins", 256))
+	for _, u := range []string{"a", "b", "c", "d", "e"} {
+		bus.Emit(event.Event{Kind: event.LoginFailed, IP: "203.0.113.7", App: "shop", Rule: AppSignalRule, Detail: event.DetailJSON(map[string]string{"user": u})})
+	}
+	timeout := time.After(3 * time.Second)
+	for {
+		select {
+		case e := <-out.C:
+			if e.Kind == event.CredentialStuffing && e.IP == "203.0.113.7" {
+				return
+			}
+		case <-timeout:
+			t.Fatal("no credential_stuffing event from app signals")
+		}
+	}
+}
