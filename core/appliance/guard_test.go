@@ -131,7 +131,9 @@ func TestGuardedApplianceLoginSprayAndEnvProbes(t *testing.T) {
 	if status != http.StatusForbidden {
 		t.Fatalf("login spray never banned (last status %d)", status)
 	}
-	waitEvent(t, seen, func(e event.Event) bool { return e.Kind == event.Banned && e.Action == event.BannedIP && e.Rule == "credential-stuffing" })
+	waitEvent(t, seen, func(e event.Event) bool {
+		return e.Kind == event.Banned && e.Action == event.BannedIP && e.Rule == "credential-stuffing"
+	})
 	if _, err := d.Guard.Unban(netip.MustParseAddr("127.0.0.1")); err != nil {
 		t.Fatal(err)
 	}
