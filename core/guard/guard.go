@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"bulwark/core/event"
@@ -79,8 +80,7 @@ var ErrAllowlisted = errors.New("address is allowlisted and is never banned")
 // Guard holds the lists, the ban store, the rules and the rate limiters.
 type Guard struct {
 	opts  Options
-	allow *IPList
-	deny  *IPList
+	lists atomic.Pointer[lists]
 	bans  BanStore
 	sink  event.Sink
 	now   func() time.Time
@@ -99,6 +99,11 @@ type Guard struct {
 	noticeMu sync.Mutex
 	noticed  map[netip.Addr]time.Time // last "blocked while banned" event per address
 }
+
+// lists are swapped whole, so a request sees one consistent pair.
+type lists struct{ allow, deny *IPList }
+
+func (g *Guard) allowed(a netip.Addr) (string, bool) { return g.lists.Load().allow.Match(a) }
 
 type jail struct {
 	Rule
@@ -141,13 +146,10 @@ func New(opts Options, store BanStore, sink event.Sink) (*Guard, error) {
 	}
 	g := &Guard{opts: opts, bans: store, sink: sink, now: opts.Now, byKind: map[event.Kind][]*jail{},
 		history: map[netip.Addr][]time.Time{}, noticed: map[netip.Addr]time.Time{}}
+	if err := g.SetLists(opts.Allow, opts.Deny); err != nil {
+		return nil, err
+	}
 	var err error
-	if g.allow, err = ParseIPList("guard.allow", opts.Allow); err != nil {
-		return nil, err
-	}
-	if g.deny, err = ParseIPList("guard.deny", opts.Deny); err != nil {
-		return nil, err
-	}
 	for i, r := range opts.Rules {
 		if err := r.validate(fmt.Sprintf("guard.rules[%d]", i)); err != nil {
 			return nil, err
@@ -205,11 +207,33 @@ func (r Rule) validate(field string) error {
 	return nil
 }
 
+// SetLists replaces the allow and deny lists (live, from the admin API). On error nothing
+// changes. Addresses newly allowlisted keep any ban they have until it is lifted, but the
+// access stage lets them through at once.
+func (g *Guard) SetLists(allow, deny []string) error {
+	a, err := ParseIPList("guard.allow", allow)
+	if err != nil {
+		return err
+	}
+	d, err := ParseIPList("guard.deny", deny)
+	if err != nil {
+		return err
+	}
+	g.lists.Store(&lists{allow: a, deny: d})
+	return nil
+}
+
+// Lists returns the allow and deny lists as written.
+func (g *Guard) Lists() (allow, deny []string) {
+	l := g.lists.Load()
+	return l.allow.Entries(), l.deny.Entries()
+}
+
 // Store returns the ban store (for the admin API: list, unban).
 func (g *Guard) Store() BanStore { return g.bans }
 
 // Allowlisted returns the allow entry containing addr, if any.
-func (g *Guard) Allowlisted(addr netip.Addr) (string, bool) { return g.allow.Match(addr) }
+func (g *Guard) Allowlisted(addr netip.Addr) (string, bool) { return g.allowed(addr) }
 
 // Ban bans addr for d with the offense history applied only when rule is not "manual"
 // (a manual ban lasts exactly d). A ban on an allowlisted address is refused.
@@ -218,7 +242,7 @@ func (g *Guard) Ban(addr netip.Addr, d time.Duration, rule, reason string) (Ban,
 		return Ban{}, fmt.Errorf("ban: invalid address")
 	}
 	addr = addr.Unmap()
-	if entry, ok := g.allow.Match(addr); ok {
+	if entry, ok := g.allowed(addr); ok {
 		return Ban{}, fmt.Errorf("ban %s: %w (guard.allow entry %q); remove it from the allowlist first", addr, ErrAllowlisted, entry)
 	}
 	if d <= 0 {
@@ -303,7 +327,7 @@ func (g *Guard) Observe(e event.Event) {
 		return
 	}
 	addr = addr.Unmap()
-	if _, ok := g.allow.Match(addr); ok {
+	if _, ok := g.allowed(addr); ok {
 		return
 	}
 	now := g.now()
@@ -357,11 +381,11 @@ func (g *Guard) Access() func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			addr := clientAddr(r)
-			if _, ok := g.allow.Match(addr); ok || !addr.IsValid() {
+			if _, ok := g.allowed(addr); ok || !addr.IsValid() {
 				next.ServeHTTP(w, r)
 				return
 			}
-			if entry, ok := g.deny.Match(addr); ok {
+			if entry, ok := g.lists.Load().deny.Match(addr); ok {
 				g.refuse(w, r, addr, "deny-list", "address is on the deny list ("+entry+")")
 				return
 			}

@@ -305,3 +305,29 @@ func BenchmarkGuardHotPath(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(base.NsPerOp()), "baseline-ns/op")
 }
+
+func TestSetListsIsLiveAndAtomic(t *testing.T) {
+	g, _ := New(Options{}, nil, nil)
+	srv, c := tlsFront(t, g, http.NotFoundHandler())
+	if err := g.SetLists(nil, []string{"127.0.0.1", "bad/cidr"}); err == nil || !strings.Contains(err.Error(), `guard.deny[1]`) {
+		t.Fatalf("bad list accepted: %v", err)
+	}
+	if res := get(t, c, srv.URL+"/"); res.StatusCode != 404 {
+		t.Fatalf("refused SetLists changed the lists: %d", res.StatusCode)
+	}
+	if err := g.SetLists(nil, []string{"127.0.0.0/8"}); err != nil {
+		t.Fatal(err)
+	}
+	if res := get(t, c, srv.URL+"/"); res.StatusCode != 403 {
+		t.Fatalf("deny list not live: %d", res.StatusCode)
+	}
+	if err := g.SetLists([]string{"127.0.0.1"}, []string{"127.0.0.0/8"}); err != nil {
+		t.Fatal(err)
+	}
+	if res := get(t, c, srv.URL+"/"); res.StatusCode != 404 {
+		t.Fatalf("allow should win over deny: %d", res.StatusCode)
+	}
+	if a, d := g.Lists(); len(a) != 1 || len(d) != 1 {
+		t.Errorf("Lists() = %v %v", a, d)
+	}
+}

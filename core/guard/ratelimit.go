@@ -97,7 +97,7 @@ func (g *Guard) RateLimit() func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			addr := clientAddr(r)
-			if _, ok := g.allow.Match(addr); ok {
+			if _, ok := g.allowed(addr); ok {
 				next.ServeHTTP(w, r)
 				return
 			}
