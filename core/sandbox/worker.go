@@ -46,6 +46,11 @@ func WorkerMain() int {
 		fmt.Fprintf(os.Stderr, "sandbox worker: %v\n", err)
 		return exitHardening
 	}
+	// Non-blocking, so waiting for the next frame parks in the netpoller instead of holding
+	// one of the runtime's Ps in a read syscall that the VM threads would have to wait out.
+	if err := unix.SetNonblock(channelFD, true); err != nil {
+		return exitProtocol
+	}
 	ch := os.NewFile(channelFD, "channel")
 	w := &worker{in: bufio.NewReaderSize(ch, 64<<10), out: bufio.NewWriterSize(ch, 64<<10)}
 	if err := w.send(msgHello, 0, nil); err != nil {
