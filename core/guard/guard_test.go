@@ -279,7 +279,7 @@ func TestScannerUserAgentAndNotFoundBurst(t *testing.T) {
 // BenchmarkGuardHotPath is what every request pays in the guard: allow/deny lookup, ban
 // check, per-IP and per-app token buckets. The baseline is the bare handler.
 func BenchmarkGuardHotPath(b *testing.B) {
-	g, err := New(Options{Allow: []string{"10.9.0.0/16"}, Deny: []string{"192.0.2.0/24", "2001:db8::/32"}, PerIP: Rate{PerSecond: 1e9, Burst: 1 << 30}}, nil, nil)
+	g, err := New(Options{Allow: []string{"10.9.0.0/16"}, Deny: []string{"192.0.2.0/24", "2001:db8::/32"}, PerIP: Rate{PerSecond: 1e9, Burst: 1 << 30}, PerApp: Rate{PerSecond: 1e9, Burst: 1 << 30}}, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -292,18 +292,20 @@ func BenchmarkGuardHotPath(b *testing.B) {
 	req.RemoteAddr = "203.0.113.5:4444"
 	req, _ = verdict.New(req)
 	w := httptest.NewRecorder()
-	base := testing.Benchmark(func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			ok.ServeHTTP(w, req)
-		}
-	})
+	// The bare handler, timed by hand (testing.Benchmark cannot nest in a running benchmark).
+	const baseN = 1 << 20
+	start := time.Now()
+	for i := 0; i < baseN; i++ {
+		ok.ServeHTTP(w, req)
+	}
+	baseNs := float64(time.Since(start).Nanoseconds()) / baseN
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		h.ServeHTTP(w, req)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(base.NsPerOp()), "baseline-ns/op")
+	b.ReportMetric(baseNs, "bare-handler-ns/op")
 }
 
 func TestSetListsIsLiveAndAtomic(t *testing.T) {
