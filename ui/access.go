@@ -51,7 +51,7 @@ type accessList struct {
 
 func newAccessList(s *session, list source.List, title string, reload func()) *accessList {
 	l := &accessList{s: s, list: list}
-	l.table = newGrid([]string{"IP or CIDR", "Note", "Added"}, []float32{170, 170, 110}, func(int) { l.remove.Enable() })
+	l.table = newGrid([]string{"IP or CIDR", "Note", "Added"}, []float32{135, 135, 100}, func(int) { l.remove.Enable() })
 	l.cidr = widget.NewEntry()
 	l.cidr.SetPlaceHolder("IP or CIDR")
 	l.note = widget.NewEntry()
@@ -142,7 +142,7 @@ func newAccess(s *session) *accessScreen {
 	v := &accessScreen{s: s}
 	v.allow = newAccessList(s, source.Allowlist, "Allowlist (never banned or rate limited)", v.refresh)
 	v.deny = newAccessList(s, source.Denylist, "Denylist (always refused)", v.refresh)
-	v.banTable = newGrid([]string{"IP", "Reason", "Remaining"}, []float32{160, 260, 110}, func(int) { v.unbanBtn.Enable() })
+	v.banTable = newGrid([]string{"IP", "Reason", "Remaining"}, []float32{125, 160, 85}, func(int) { v.unbanBtn.Enable() })
 	v.banIP = widget.NewEntry()
 	v.banIP.SetPlaceHolder("IP to ban")
 	v.banFor = widget.NewSelect(banChoices, nil)
@@ -159,6 +159,7 @@ func newAccess(s *session) *accessScreen {
 }
 
 func (v *accessScreen) object() fyne.CanvasObject { return v.content }
+func (v *accessScreen) autoRefresh()              {}
 
 func (v *accessScreen) refresh() {
 	run(v.s, func(ctx context.Context) (source.AccessLists, error) { return v.s.app.Access(ctx) },

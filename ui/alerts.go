@@ -57,7 +57,7 @@ func newAlerts(s *session) *alertsScreen {
 		return l
 	}
 	v.ruleTable = newGrid([]string{"Rule", "Kind", "Min severity", "Fires at", "Channels", "On"},
-		[]float32{130, 110, 100, 110, 150, 40}, func(row int) { v.editRule(v.rules[row]) })
+		[]float32{120, 95, 95, 90, 130, 40}, func(row int) { v.editRule(v.rules[row]) })
 	v.name = widget.NewEntry()
 	v.kind = widget.NewSelect(kindChoices, nil)
 	v.minSev = widget.NewSelect(severityChoices[1:], nil)
@@ -105,7 +105,7 @@ func newAlerts(s *session) *alertsScreen {
 	top := container.NewHSplit(rules, channels)
 	top.Offset = 0.55
 	split := container.NewVSplit(top, history)
-	split.Offset = 0.62
+	split.Offset = 0.7
 	v.content = container.NewPadded(split)
 	v.newRule()
 	return v

@@ -119,7 +119,8 @@ func newApps(s *session) *appsScreen {
 		}
 		unit := f.unit
 		form.Add(widget.NewLabel(f.label))
-		form.Add(container.NewBorder(nil, nil, nil, widget.NewLabel(unit), f.entry))
+		form.Add(f.entry)
+		form.Add(widget.NewLabel(unit))
 		form.Add(f.err)
 	}
 	v.saveLim = widget.NewButtonWithIcon("Save limits", theme.DocumentSaveIcon(), v.saveLimits)
@@ -151,6 +152,11 @@ func newApps(s *session) *appsScreen {
 }
 
 func (v *appsScreen) object() fyne.CanvasObject { return v.content }
+func (v *appsScreen) pickFirst() {
+	if len(v.apps) > 0 {
+		v.table.pick(0)
+	}
+}
 
 func (v *appsScreen) refresh() {
 	run(v.s, func(ctx context.Context) ([]source.App, error) { return v.s.app.Apps(ctx) },
@@ -354,32 +360,36 @@ func count(n int64) string {
 	return fmt.Sprint(n)
 }
 
-// formLayout lays out label | field | message rows with a fixed label column.
+// formLayout lays out label | field | unit | message rows in fixed columns.
 type formLayout struct{}
 
-func (formLayout) rows(objs []fyne.CanvasObject) int { return len(objs) / 3 }
+const (
+	formLabelW = 170
+	formFieldW = 120
+	formUnitW  = 90
+)
 
-func (l formLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
+func (formLayout) MinSize(objs []fyne.CanvasObject) fyne.Size {
 	h := float32(0)
-	for i := 0; i+2 < len(objs); i += 3 {
+	for i := 0; i+3 < len(objs); i += 4 {
 		h += max(objs[i].MinSize().Height, objs[i+1].MinSize().Height) + theme.Padding()
 	}
-	return fyne.NewSize(160+220+200, h)
+	return fyne.NewSize(formLabelW+formFieldW+formUnitW+160, h)
 }
 
-func (l formLayout) Layout(objs []fyne.CanvasObject, sz fyne.Size) {
+func (formLayout) Layout(objs []fyne.CanvasObject, sz fyne.Size) {
 	y := float32(0)
-	lw := float32(160)
-	fw := min(float32(220), max(sz.Width-lw-120, 120))
-	mw := max(sz.Width-lw-fw-2*theme.Padding(), 80)
-	for i := 0; i+2 < len(objs); i += 3 {
+	msgX := float32(formLabelW + formFieldW + formUnitW)
+	for i := 0; i+3 < len(objs); i += 4 {
 		h := max(objs[i].MinSize().Height, objs[i+1].MinSize().Height)
 		objs[i].Move(fyne.NewPos(0, y))
-		objs[i].Resize(fyne.NewSize(lw, h))
-		objs[i+1].Move(fyne.NewPos(lw, y))
-		objs[i+1].Resize(fyne.NewSize(fw, h))
-		objs[i+2].Move(fyne.NewPos(lw+fw+theme.Padding(), y))
-		objs[i+2].Resize(fyne.NewSize(mw, h))
+		objs[i].Resize(fyne.NewSize(formLabelW, h))
+		objs[i+1].Move(fyne.NewPos(formLabelW, y))
+		objs[i+1].Resize(fyne.NewSize(formFieldW, h))
+		objs[i+2].Move(fyne.NewPos(formLabelW+formFieldW, y))
+		objs[i+2].Resize(fyne.NewSize(formUnitW, h))
+		objs[i+3].Move(fyne.NewPos(msgX, y))
+		objs[i+3].Resize(fyne.NewSize(max(sz.Width-msgX, 80), h))
 		y += h + theme.Padding()
 	}
 }

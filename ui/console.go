@@ -52,6 +52,10 @@ type view interface {
 	refresh()
 }
 
+// autoRefresher marks views that reload on the refresh timer; the others reload when shown or on
+// Ctrl+R, so a timer never wipes a selection or an edit in progress.
+type autoRefresher interface{ autoRefresh() }
+
 // searcher is a view with a search field that Ctrl+F focuses.
 type searcher interface{ searchEntry() *widget.Entry }
 
@@ -122,6 +126,7 @@ func New(a fyne.App, conn source.Connector, store *Profiles, opt Options) *Conso
 	c.statelbl = widget.NewLabel("not connected")
 	c.verlbl = widget.NewLabel("")
 	c.busy = widget.NewActivity()
+	c.busy.Hide()
 	c.picker = widget.NewSelect(nil, func(label string) { c.switchTo(label) })
 	c.picker.PlaceHolder = "Switch appliance"
 	c.connect = newConnect(c)
@@ -215,6 +220,14 @@ func (c *Console) OpenStored() bool {
 	}
 	c.connect.open(list[0], false)
 	return true
+}
+
+// PickFirst selects the first row of the shown screen's main table, so its detail pane
+// fills (the screenshot tour uses it).
+func (c *Console) PickFirst() {
+	if p, ok := c.currentView().(interface{ pickFirst() }); ok {
+		p.pickFirst()
+	}
 }
 
 // ShowConnect shows the screen that adds appliances.
@@ -378,7 +391,9 @@ func (s *session) startLive() {
 					if s.c.cur == s {
 						s.loadStatus()
 						s.pollAlerts()
-						s.c.Refresh()
+						if v, ok := s.c.currentView().(autoRefresher); ok {
+							v.(view).refresh()
+						}
 					}
 				})
 			}

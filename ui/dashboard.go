@@ -108,6 +108,7 @@ func newDashboard(s *session) *dashboard {
 }
 
 func (d *dashboard) object() fyne.CanvasObject { return d.content }
+func (d *dashboard) autoRefresh()              {}
 
 // window is the chart's period and bucket size.
 func (d *dashboard) window() (since time.Time, bucket time.Duration) {

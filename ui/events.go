@@ -90,7 +90,7 @@ func newEvents(s *session) *eventsScreen {
 		container.NewGridWithColumns(4, v.rng, v.kind, v.severity, v.action),
 		container.NewBorder(nil, nil, nil, apply, container.NewGridWithColumns(4, v.ip, v.app, v.rule, v.text)))
 	v.table = newGrid([]string{"Time", "Kind", "Severity", "Action", "IP", "Method", "Path", "App", "Rule"},
-		[]float32{150, 100, 80, 80, 130, 70, 220, 70, 110}, v.show)
+		[]float32{118, 96, 72, 72, 120, 62, 190, 56, 80}, v.show)
 	v.pageLbl = widget.NewLabel("")
 	v.prev = widget.NewButtonWithIcon("", theme.NavigateBackIcon(), func() { v.page--; v.refresh() })
 	v.next = widget.NewButtonWithIcon("", theme.NavigateNextIcon(), func() { v.page++; v.refresh() })
@@ -118,7 +118,12 @@ func newEvents(s *session) *eventsScreen {
 	return v
 }
 
-func (v *eventsScreen) object() fyne.CanvasObject  { return v.content }
+func (v *eventsScreen) object() fyne.CanvasObject { return v.content }
+func (v *eventsScreen) pickFirst() {
+	if len(v.events) > 0 {
+		v.table.pick(0)
+	}
+}
 func (v *eventsScreen) searchEntry() *widget.Entry { return v.text }
 
 func choice(s *widget.Select) string {
@@ -151,7 +156,7 @@ func (v *eventsScreen) refresh() {
 			v.events, v.total = p.Events, p.Total
 			rows := make([][]string, len(p.Events))
 			for i, e := range p.Events {
-				rows[i] = []string{e.TS.Local().Format("2006-01-02 15:04:05"), string(e.Kind), string(e.Severity),
+				rows[i] = []string{e.TS.Local().Format("01-02 15:04:05"), string(e.Kind), string(e.Severity),
 					string(e.Action), e.IP, e.Method, e.Path, e.App, e.Rule}
 			}
 			v.table.setRows(rows)
@@ -203,7 +208,6 @@ func (v *eventsScreen) show(row int) {
 	e := v.events[row]
 	v.detail.SetText(eventJSON(e))
 	v.enableActions(true)
-	v.exclBtn.SetText(fmt.Sprintf("Exclude rule %s on %s", e.Rule, e.Path))
 	setEnabled(v.exclBtn, e.Rule != "")
 	v.say("", false)
 }

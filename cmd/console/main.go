@@ -109,6 +109,8 @@ func runTour(c *ui.Console, each time.Duration, start func()) {
 	time.Sleep(each)
 	for _, s := range ui.Screens() {
 		fyne.DoAndWait(func() { c.SelectScreen(s) })
+		time.Sleep(each / 2)
+		fyne.DoAndWait(c.PickFirst)
 		time.Sleep(each)
 		say(s)
 		time.Sleep(each)
