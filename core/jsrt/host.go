@@ -157,6 +157,11 @@ func hashFor(name string) (func() hash.Hash, error) {
 // async starts work on its own goroutine and returns a promise that the event loop settles
 // with the value mk builds (on the VM goroutine) once work is done.
 func (v *VM) async(work func(ctx context.Context) (func() (goja.Value, error), error)) (goja.Value, error) {
+	if !v.active {
+		// At module top level there is no request to account the call to, and nothing would
+		// ever wait for it.
+		return nil, argError("fetch and KV can only be used while handling a request or a scheduled event")
+	}
 	if v.pending >= v.opts.MaxPending {
 		return nil, argError(fmt.Sprintf("more than %d host calls or timers in flight", v.opts.MaxPending))
 	}

@@ -220,3 +220,14 @@ func TestGlobalsAreExactlyTheAPI(t *testing.T) {
 		t.Errorf("globals:\n got %s\nwant %s", got, want)
 	}
 }
+
+func TestHostCallsAtModuleTopLevelRefused(t *testing.T) {
+	h := newHost()
+	v := newVM(t, `let err = "none"
+		fetch("https://api.test/at-load").catch(e => { err = e.message })
+		export default { async fetch() { return new Response(err) } }`, h, Options{})
+	res, err := handle(v, 2*time.Second)
+	if err != nil || !strings.Contains(string(res.Body), "only be used while handling a request") || len(h.fetches) != 0 {
+		t.Fatalf("%q %v fetches=%d", res.Body, err, len(h.fetches))
+	}
+}

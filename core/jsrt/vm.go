@@ -61,6 +61,7 @@ type VM struct {
 	waits    *goja.Object
 	timers   []timer
 	timerSeq uint64
+	active   bool // a request or scheduled event is being served (until Drain)
 }
 
 // timer is a pending setTimeout; timers fire on the loop in deadline order, so they need no
@@ -215,6 +216,7 @@ func (v *VM) begin(ctx context.Context) func() {
 		v.hctx, v.hcancel = context.WithCancel(base)
 	}
 	v.gen++
+	v.active = true
 	v.pending = 0
 	v.timers = v.timers[:0]
 	v.waits = v.rt.NewArray()
@@ -301,6 +303,7 @@ func (v *VM) Drain(ctx context.Context) (err error) {
 	defer v.watch(ctx)()
 	defer func() {
 		v.waits = nil
+		v.active = false
 		v.hcancel()
 	}()
 	return v.drain(ctx)
