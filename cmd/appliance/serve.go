@@ -62,7 +62,13 @@ func cmdServe(args []string) error {
 		return oneLine(err)
 	}
 	svc := admin.Services{} // services: wired as they land
-	if m, err := a.UseApps(context.Background(), apps.Capabilities{}); err != nil {
+	def, err := a.UseGuard(appliance.GuardOptions{})
+	if err != nil {
+		a.Close()
+		return oneLine(err)
+	}
+	svc.Bans = admin.GuardBans{Guard: def.Guard}
+	if m, err := a.UseApps(context.Background(), apps.Capabilities{Sanitize: def.Sanitizer.Sanitize}); err != nil {
 		a.Close()
 		return oneLine(err)
 	} else if m != nil {
