@@ -157,19 +157,22 @@ type job struct {
 	req *Request
 }
 
-// vmThread is a goroutine locked to its own OS thread for its whole life, so the thread's CPU
-// clock measures exactly the VM work of the requests it runs. With first set it serves that
-// one job and ends; otherwise it serves jobs from the queue forever.
+// vmThread serves jobs. It locks itself to its OS thread only while a request runs, so the
+// thread's CPU clock measures exactly that request's VM work, and waits for the next job
+// unlocked: a locked goroutine costs a thread handoff on every wake-up. With first set it
+// serves that one job and ends.
 func (w *worker) vmThread(first job) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	clock := threadCPUClock(unix.Gettid())
+	run := func(j job) {
+		runtime.LockOSThread()
+		w.serve(j.id, j.req, threadCPUClock(unix.Gettid()))
+		runtime.UnlockOSThread()
+	}
 	if first.req != nil {
-		w.serve(first.id, first.req, clock)
+		run(first)
 		return
 	}
 	for j := range w.jobs {
-		w.serve(j.id, j.req, clock)
+		run(j)
 	}
 }
 
