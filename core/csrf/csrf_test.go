@@ -28,7 +28,7 @@ func (r *recorder) all() []event.Event {
 	return append([]event.Event(nil), r.ev...)
 }
 
-const page = `<!doctype html><html><body>
+const page = `<!doctype html><html><HEAD><title>f</title></HEAD><body>
 <form method="get" action="/search"><input name=q></form>
 <form action="/submit" METHOD=Post class="x>y"><input name="comment"></form>
 <script>var s = "<form method=post>";</script>
@@ -106,6 +106,9 @@ func TestFormServedAndPostedBackWorksCrossSiteIsRefused(t *testing.T) {
 	toks := tokenRe.FindAllStringSubmatch(body, -1)
 	if len(toks) != 1 {
 		t.Fatalf("want exactly one token (the POST form; not the GET form, script or comment), got %d in:\n%s", len(toks), body)
+	}
+	if !strings.Contains(body, `<HEAD><meta name="csrf-token" content="`+toks[0][1]+`"><title>`) {
+		t.Errorf("no csrf-token meta after <head>:\n%s", body)
 	}
 	if !strings.Contains(body, `class="x>y"><input type="hidden" name="csrfmiddlewaretoken"`) {
 		t.Errorf("token not placed right after the form tag:\n%s", body)
@@ -207,7 +210,7 @@ func TestLoginRotatesTheToken(t *testing.T) {
 
 func TestRewriterSplitAtEveryByte(t *testing.T) {
 	want := rewriteAll([][]byte{[]byte(page)})
-	if n := strings.Count(want, FieldName); n != 1 {
+	if n := strings.Count(want, FieldName) + strings.Count(want, `name="csrf-token"`); n != 2 {
 		t.Fatalf("whole page: %d tokens", n)
 	}
 	for cut1 := 1; cut1 < len(page); cut1++ {

@@ -123,11 +123,14 @@ var rawText = map[string]bool{"script": true, "style": true, "textarea": true, "
 	"iframe": true, "noembed": true, "noframes": true, "noscript": true, "plaintext": true}
 
 // rewriter scans HTML as it streams and writes the hidden field after every <form> start tag
-// whose method is POST. It holds back at most one unfinished construct (≤ maxHold bytes),
+// whose method is POST, and a <meta name="csrf-token"> after the first <head> so scripts can
+// send the token in the X-CSRF-Token header. It holds back at most one unfinished construct (≤ maxHold bytes),
 // never the body.
 type rewriter struct {
 	w       io.Writer
 	field   []byte
+	meta    []byte // <meta name="csrf-token"> for scripts, after the first <head>
+	headed  bool
 	pend    []byte
 	comment bool
 	raw     string // inside this raw-text element
@@ -135,7 +138,9 @@ type rewriter struct {
 }
 
 func newRewriter(w io.Writer, token string) *rewriter {
-	return &rewriter{w: w, field: []byte(`<input type="hidden" name="` + FieldName + `" value="` + html.EscapeString(token) + `">`)}
+	t := html.EscapeString(token)
+	return &rewriter{w: w, field: []byte(`<input type="hidden" name="` + FieldName + `" value="` + t + `">`),
+		meta: []byte(`<meta name="csrf-token" content="` + t + `">`)}
 }
 
 func (z *rewriter) emit(b []byte) {
@@ -214,6 +219,12 @@ func (z *rewriter) write(p []byte) error {
 			if !closing && name == "form" && isPost {
 				z.emit(buf[out:i])
 				z.emit(z.field)
+				out = i
+			}
+			if !closing && name == "head" && !z.headed {
+				z.headed = true
+				z.emit(buf[out:i])
+				z.emit(z.meta)
 				out = i
 			}
 			if !closing && rawText[name] {

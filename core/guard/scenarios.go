@@ -62,7 +62,7 @@ var sensitivePaths = []string{
 	"/.htpasswd", "/.htaccess", "/.ds_store", "/.vscode/", "/.idea/", "/.npmrc", "/.bash_history",
 	"/wp-admin", "/wp-login.php", "/wp-config", "/xmlrpc.php", "/phpmyadmin", "/pma/", "/adminer",
 	"/server-status", "/server-info", "/web.config", "/config.php", "/phpinfo", "/etc/passwd",
-	"/id_rsa", "/credentials", "/actuator/", "/cgi-bin/", "/vendor/phpunit", "/.well-known/security.txt~",
+	"/id_rsa", "/actuator/", "/cgi-bin/", "/vendor/phpunit",
 }
 
 // Backup-like suffixes count as probes only when the answer is not a success (a real
