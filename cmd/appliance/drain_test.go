@@ -94,7 +94,7 @@ func TestSIGTERMDrainsRequestInFlight(t *testing.T) {
 		d, ok := f.(*http2.DataFrame)
 		return ok && d.StreamEnded()
 	})
-	if !strings.Contains(body.String(), "Bulwark is running") || !strings.HasSuffix(body.String(), "</html>\n") {
+	if !strings.Contains(body.String(), "Bulwark is running") || !strings.HasSuffix(strings.TrimSpace(body.String()), "</html>") {
 		t.Fatalf("in-flight response incomplete: %d bytes", body.Len())
 	}
 	p.next(t, "stopped")

@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Sandbox workers re-execute this binary as an unprivileged user: the folder must be
+	// enterable by others (MkdirTemp makes it 0700).
+	os.Chmod(dir, 0o755)
 	bin = filepath.Join(dir, "bulwark")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
 	if err != nil {
@@ -85,10 +88,11 @@ func writeFile(t *testing.T, path, s string) string {
 	return path
 }
 
-// loopbackConfig is a config file with ports of the kernel's choice.
+// loopbackConfig is a config file with ports of the kernel's choice (admin included, so
+// tests never collide with each other or with `make run`). extra goes into [server].
 func loopbackConfig(t *testing.T, extra string) string {
 	return writeFile(t, filepath.Join(t.TempDir(), "bulwark.toml"),
-		"[server]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n"+extra)
+		"[admin]\nlisten = \"127.0.0.1:0\"\n[server]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n"+extra)
 }
 
 func TestInitIsIdempotentAndNeverOverwritesKeys(t *testing.T) {
@@ -161,7 +165,7 @@ func TestBadInput(t *testing.T) {
 		}, []string{"plainfile", "not a directory"}},
 		"occupied port": {func(t *testing.T, data string) []string {
 			cfg := writeFile(t, filepath.Join(t.TempDir(), "c.toml"),
-				fmt.Sprintf("[server]\nlisten = %q\nhttp_listen = \"127.0.0.1:0\"\n", occupied.Addr()))
+				fmt.Sprintf("[admin]\nlisten = \"127.0.0.1:0\"\n[server]\nlisten = %q\nhttp_listen = \"127.0.0.1:0\"\n", occupied.Addr()))
 			return []string{"--config", cfg, "--data", data}
 		}, []string{"server.listen", occupied.Addr().String(), "already in use"}},
 		"corrupt certificate": {func(t *testing.T, data string) []string {
@@ -193,10 +197,17 @@ func TestBadInput(t *testing.T) {
 			if r.code == 0 {
 				t.Fatalf("exit 0; stderr %q", r.stderr)
 			}
-			msg := strings.TrimSuffix(r.stderr, "\n")
-			if strings.Contains(msg, "\n") || msg == "" {
+			// Log lines before the failure are JSON; the error itself must be one plain line.
+			var plain []string
+			for _, l := range strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n") {
+				if !strings.HasPrefix(l, "{") {
+					plain = append(plain, l)
+				}
+			}
+			if len(plain) != 1 || !strings.HasPrefix(plain[0], "bulwark serve: ") {
 				t.Fatalf("error is not one line:\n%s", r.stderr)
 			}
+			msg := plain[0]
 			for _, w := range c.want {
 				if !strings.Contains(msg, w) {
 					t.Errorf("error %q does not mention %q", msg, w)
@@ -276,8 +287,8 @@ func (p *serveProc) next(t *testing.T, msg string) map[string]any {
 			if m["msg"] == msg {
 				return m
 			}
-			if m["raw"] != nil {
-				t.Logf("serve: %v", m["raw"])
+			if m["raw"] != nil || m["level"] == "ERROR" || m["level"] == "WARN" {
+				t.Logf("serve: %v", m)
 			}
 		case <-timeout:
 			t.Fatalf("no %q log line within 60s", msg)
