@@ -167,6 +167,9 @@ func BuildDir(dir string, opts Options) (*Result, error) {
 
 // Compile checks and compiles a bundle with goja. The error names the line and column.
 func Compile(js string) (*goja.Program, error) {
+	// Strict, as ES modules are: writes to frozen objects throw, no accidental globals, no
+	// arguments.caller. Runtimes must compile bundles with this function so the deploy-time
+	// check and the run agree.
 	prog, err := goja.Compile("app.js", js, true)
 	if err != nil {
 		var ce *goja.CompilerSyntaxError
