@@ -1,10 +1,16 @@
 package waf
 
 import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"bulwark/core/config"
+	"bulwark/core/event"
 )
 
 // cpuTime is the process's user+system CPU time: on a shared machine wall time per op
@@ -43,26 +49,66 @@ func benignPOST() *Request {
 	return r
 }
 
-func benchEngine(b *testing.B, stock bool, req *Request) {
+// httpRequest turns a benchmark request into an *http.Request for the middleware.
+func httpRequest(r *Request) *http.Request {
+	hr := httptest.NewRequest(r.Method, r.URI, bytes.NewReader(r.Body))
+	hr.Host = r.Host
+	hr.RemoteAddr = r.RemoteAddr
+	for _, h := range r.Headers {
+		hr.Header.Add(h[0], h[1])
+	}
+	return hr
+}
+
+var benchEngines = map[bool]*Engine{}
+
+func benchEngine(b *testing.B, stock bool) *Engine {
+	if e := benchEngines[stock]; e != nil {
+		return e
+	}
 	s := DefaultSettings()
 	s.Stock = stock
 	e, err := NewEngine(s)
 	if err != nil {
 		b.Fatal(err)
 	}
-	e.Inspect(req, nil) // the fast path's plan for this kind of request is built once
-	b.ResetTimer()
-	c0 := cpuTime()
-	for i := 0; i < b.N; i++ {
-		r := e.Inspect(req, nil)
-		if r.Block {
-			b.Fatalf("benign blocked: %+v", r.Matches)
-		}
-	}
-	b.ReportMetric(float64(cpuTime()-c0)/1e3/float64(b.N), "cpu-µs/op")
+	benchEngines[stock] = e
+	return e
 }
 
-func BenchmarkStockGET(b *testing.B)  { benchEngine(b, true, benignGET()) }
-func BenchmarkStockPOST(b *testing.B) { benchEngine(b, true, benignPOST()) }
-func BenchmarkFastGET(b *testing.B)   { benchEngine(b, false, benignGET()) }
-func BenchmarkFastPOST(b *testing.B)  { benchEngine(b, false, benignPOST()) }
+// cpuPerRequest runs req through the WAF stage b.N times and returns CPU µs per request.
+func cpuPerRequest(b *testing.B, e *Engine, req *Request, n int) float64 {
+	w := &WAF{sink: event.Discard, appOf: func(*http.Request) string { return "" }}
+	w.engine.Store(e)
+	p := PolicyFrom(config.Default().WAF)
+	w.policy.Store(&p)
+	passed := 0
+	h := w.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { passed++ }))
+	h.ServeHTTP(httptest.NewRecorder(), httpRequest(req)) // the fast path's plan is built once
+	passed = 0
+	c0 := cpuTime()
+	for i := 0; i < n; i++ {
+		h.ServeHTTP(httptest.NewRecorder(), httpRequest(req))
+	}
+	if passed != n {
+		b.Fatalf("benign request blocked (%d of %d passed)", passed, n)
+	}
+	return float64(cpuTime()-c0) / 1e3 / float64(n)
+}
+
+// benchStockVsFast measures the stock engine and the fast one in the same run and reports
+// both and the ratio. ns/op is the fast path's wall time.
+func benchStockVsFast(b *testing.B, req *Request) {
+	stock, fast := benchEngine(b, true), benchEngine(b, false)
+	n := 20 // the stock baseline: enough requests for a stable figure, few enough to be quick
+	base := cpuPerRequest(b, stock, req, n)
+	b.ResetTimer()
+	mine := cpuPerRequest(b, fast, req, b.N)
+	b.StopTimer()
+	b.ReportMetric(base, "stock-cpu-µs/op")
+	b.ReportMetric(mine, "cpu-µs/op")
+	b.ReportMetric(base/mine, "x-less-cpu")
+}
+
+func BenchmarkWAFBenignGET(b *testing.B)  { benchStockVsFast(b, benignGET()) }
+func BenchmarkWAFBenignPOST(b *testing.B) { benchStockVsFast(b, benignPOST()) }

@@ -1,12 +1,25 @@
 // Package waf is the appliance's attack detector: the OWASP Core Rule Set v4 run by Coraza in
 // anomaly-scoring mode, with per-app and per-path modes and rule exclusions, every rule match
-// turned into an event, and a fast path that lets benign traffic skip work the rules provably
-// cannot use, without changing any verdict.
+// turned into an event, and a fast path that lets benign traffic skip rules that provably
+// cannot match, without changing any verdict.
 //
-// It is not the ban list, the rate limiter or the CSRF check (package guard and csrf): it only
-// inspects a request and says which rules fired and whether the request is to be refused.
+// It is not the ban list, the rate limiter or the CSRF check: it only inspects a request,
+// says which rules fired and refuses it when the anomaly score reaches the threshold.
 //
-// The speed-ups (see fast.go) are sound by construction and proved identical on the whole CRS
-// regression suite by TestIdentityCRSRegression, which runs every request through a stock
-// engine and a fast engine and compares the fired rule ids.
+// Use: New(cfg.WAF, sink, appOf) compiles the rules once; (*WAF).Middleware is the
+// Pipeline.WAF stage; SetPolicy / SetExclusions change modes and exclusions at run time
+// (validated, errors name the field). The engine always runs Coraza in DetectionOnly and
+// takes the block decision itself, so one compiled rule set serves every mode.
+//
+// Event kinds: 941 xss, 942 sqli, 930 traversal, 913 scanner, 930130/920440/920500 probe
+// (sensitive files and extensions), everything else waf. One event per rule match, with the
+// rule id, message, matched variable, matched data (truncated) and the anomaly score.
+//
+// The speed-ups (fast.go, factor.go, alphabet.go) are proofs, not heuristics: a rule is
+// removed from a transaction only when no value it can read, after its transformations, can
+// match its operator. TestIdentityCRSRegression runs the whole CRS regression suite through
+// a stock engine and a fast engine and fails on any difference in fired rule ids;
+// TestIdentityAttackCorpora does the same on the attack corpora. Coraza's experimental
+// SecRxPreFilter is deliberately not used: that test showed it dropping true matches of
+// case-insensitive rules (942220, 932311) in v3.8.1.
 package waf

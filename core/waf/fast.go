@@ -50,6 +50,7 @@ const (
 	srcUA                   // the User-Agent header
 	srcReferer              // the Referer header
 	srcPath                 // the path, raw and decoded
+	srcCookieRaw            // the Cookie header as sent (REQUEST_HEADERS reads it whole)
 	nSources    = iota
 	srcFull     = 1 << 15
 )
@@ -404,11 +405,11 @@ func varSources(vars string) (int, bool) {
 			case "referer":
 				src |= srcReferer
 			case "cookie":
-				src |= srcCookies
+				src |= srcCookieRaw
 			case "":
 				src |= srcHeaders
 				if !strings.Contains(vars, "!REQUEST_HEADERS:Cookie") {
-					src |= srcCookies
+					src |= srcCookieRaw
 				}
 			default:
 				src |= srcHeaders
@@ -445,6 +446,7 @@ func sourceAlphabets(req *Request) sourceSet {
 		switch {
 		case strings.EqualFold(h[0], "Cookie"):
 			s[3] = s[3].union(cookieAlphabet(h[1]))
+			s[11] = s[11].union(alphabetOf(h[1]))
 			continue // headers minus Cookie; rules reading every header also read srcCookies
 		case strings.EqualFold(h[0], "Content-Type"):
 			nctype++
@@ -679,7 +681,7 @@ func sourceTexts(req *Request, want int) [nSources][][]byte {
 	if want&srcPath != 0 {
 		t[10] = [][]byte{[]byte(path), pathUnescape([]byte(path))}
 	}
-	if want&(srcHeaders|srcCookies|srcUA|srcReferer) != 0 {
+	if want&(srcHeaders|srcCookies|srcUA|srcReferer|srcCookieRaw) != 0 {
 		var all []byte
 		all = append(all, "host\n"...)
 		all = append(all, req.Host...)
@@ -687,7 +689,8 @@ func sourceTexts(req *Request, want int) [nSources][][]byte {
 		for _, h := range req.Headers {
 			switch {
 			case strings.EqualFold(h[0], "Cookie"):
-				t[3] = append(t[3], []byte(h[1]), queryUnescape([]byte(h[1])))
+				t[3] = append(t[3], []byte(h[1]))
+				t[11] = append(t[11], []byte(h[1]))
 				all = append(all, h[0]...)
 				all = append(all, '\n')
 				continue

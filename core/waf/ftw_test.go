@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"net/url"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/goccy/go-yaml"
@@ -279,4 +281,60 @@ func TestIdentityCRSRegression(t *testing.T) {
 		len(cases), float64(removed)/float64(len(cases)))
 	t.Logf("CRS expectations (expect_ids / no_expect_ids): %d of %d hold; %d do not (they depend on the web server in front, e.g. status codes, "+
 		"request-line parsing, or on upstream test settings): %s", pass, len(cases), fail, strings.Join(failed, " "))
+}
+
+// TestIdentityAttackCorpora repeats the identity proof on attack and benign payloads of
+// the shared corpora (a deterministic sample, sent as a query parameter and as a form
+// body, at the default PL1 settings): hostile input must not find a gap in the proofs.
+func TestIdentityAttackCorpora(t *testing.T) {
+	root := corpora(t)
+	stock, err := NewEngine(Settings{Paranoia: 1, InboundThreshold: 5, OutboundThreshold: 4, BodyLimit: 128 << 10, Stock: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := sharedEngine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := 40
+	if raceEnabled || testing.Short() {
+		step = 200
+	}
+	var reqs []*Request
+	for _, c := range detectionCorpora {
+		ps := readPayloads(t, root, c)
+		for i := 0; i < len(ps); i += step {
+			q := url.QueryEscape(ps[i])
+			get := benignGET()
+			get.URI = "/search?q=" + q
+			post := benignPOST()
+			post.Body = []byte("q=" + q + "&note=" + strings.ReplaceAll(ps[i], "&", "%26"))
+			reqs = append(reqs, get, post)
+		}
+	}
+	var diffs atomic.Int64
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				a, b := stock.Inspect(reqs[i], nil), fast.Inspect(reqs[i], nil)
+				if !slices.Equal(a.FiredIDs(), b.FiredIDs()) {
+					if diffs.Add(1) <= 10 {
+						t.Errorf("request %q %q: stock %v, fast %v", reqs[i].URI, reqs[i].Body, a.FiredIDs(), b.FiredIDs())
+					}
+				}
+			}
+		}()
+	}
+	for i := range reqs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	if diffs.Load() == 0 {
+		t.Logf("identity on %d corpus requests: fired rule ids equal on every one", len(reqs))
+	}
 }
