@@ -39,20 +39,20 @@ import (
 
 // sources a variable draws from; each has a raw and a decoded alphabet.
 const (
-	srcURI      = 1 << iota // the request target, raw and url-decoded
-	srcArgsGet              // query argument names and values, url-decoded
-	srcHeaders              // every header name and value, either case
-	srcCookies              // the Cookie headers, raw and decoded
-	srcBodyRaw              // the body as sent
-	srcBodyArgs             // names and values the body processor derives
-	srcMeta                 // method and protocol
-	srcDigits               // counts and lengths
-	srcUA                   // the User-Agent header
-	srcReferer              // the Referer header
-	srcPath                 // the path, raw and decoded
-	srcCookieRaw            // the Cookie header as sent (REQUEST_HEADERS reads it whole)
-	nSources    = iota
-	srcFull     = 1 << 15
+	srcURI       = 1 << iota // the request target, raw and url-decoded
+	srcArgsGet               // query argument names and values, url-decoded
+	srcHeaders               // every header name and value, either case
+	srcCookies               // the Cookie headers, raw and decoded
+	srcBodyRaw               // the body as sent
+	srcBodyArgs              // names and values the body processor derives
+	srcMeta                  // method and protocol
+	srcDigits                // counts and lengths
+	srcUA                    // the User-Agent header
+	srcReferer               // the Referer header
+	srcPath                  // the path, raw and decoded
+	srcCookieRaw             // the Cookie header as sent (REQUEST_HEADERS reads it whole)
+	nSources     = iota
+	srcFull      = 1 << 15
 )
 
 type sourceSet [nSources]alphabet
