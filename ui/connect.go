@@ -157,7 +157,7 @@ func (s *connectScreen) readBundle(path string) (source.Bundle, error) {
 		b.Label = strings.TrimSpace(s.label.Text)
 	}
 	if b.Label == "" {
-		b.Label = b.Addr
+		b.Label = b.Name + "@" + b.Addr
 	}
 	return b, nil
 }

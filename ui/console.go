@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -230,6 +231,21 @@ func (c *Console) PickFirst() {
 	}
 }
 
+// Summary describes what the shown screen displays, one line of key=value pairs, for tests
+// that drive the real window from outside (the dashboard reports its counters, top lists
+// and live feed).
+func (c *Console) Summary() string {
+	state := "not connected"
+	if c.cur != nil {
+		state = c.cur.state
+	}
+	out := fmt.Sprintf("state=%q", state)
+	if s, ok := c.currentView().(interface{ summary() string }); ok {
+		out += " " + s.summary()
+	}
+	return out
+}
+
 // ShowConnect shows the screen that adds appliances.
 func (c *Console) ShowConnect() { c.showConnect() }
 
@@ -329,11 +345,18 @@ func (c *Console) Close() { c.detach() }
 func (c *Console) updateTitle() {
 	title := "Bulwark console"
 	if c.cur != nil {
-		title = fmt.Sprintf("Bulwark — %s (%s) — %s", c.cur.bundle.Label, c.cur.bundle.Addr, c.cur.state)
+		title = fmt.Sprintf("Bulwark — %s — %s", c.cur.bundle.Label, c.cur.state)
+		if !strings.Contains(c.cur.bundle.Label, c.cur.bundle.Addr) {
+			title = fmt.Sprintf("Bulwark — %s (%s) — %s", c.cur.bundle.Label, c.cur.bundle.Addr, c.cur.state)
+		}
 		if c.cur.version != "" {
 			title += " — " + c.cur.version
 		}
-		c.applbl.SetText(fmt.Sprintf("%s (%s)", c.cur.bundle.Label, c.cur.bundle.Addr))
+		where := c.cur.bundle.Label
+		if !strings.Contains(where, c.cur.bundle.Addr) {
+			where += " (" + c.cur.bundle.Addr + ")"
+		}
+		c.applbl.SetText(where)
 		c.statelbl.SetText(c.cur.state)
 		c.verlbl.SetText(c.cur.version)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -288,6 +289,27 @@ func (d *dashboard) live(e event.Event) {
 	} else {
 		setText(d.logged, fmt.Sprint(atoi(d.logged.Text)+1))
 	}
+}
+
+func (d *dashboard) summary() string {
+	tops := func(k source.TopKind) string {
+		var vs []string
+		for _, r := range d.top[k].rows {
+			vs = append(vs, fmt.Sprintf("%s:%d", r.Value, r.Count))
+		}
+		return strings.Join(vs, ",")
+	}
+	var feed []string
+	for _, e := range d.feed {
+		feed = append(feed, string(e.Kind)+":"+e.Path)
+	}
+	chart := 0.0
+	data := d.chart.Data()
+	for i := 0; i < data.buckets(); i++ {
+		chart += data.total(i)
+	}
+	return fmt.Sprintf("blocked=%s logged=%s bans=%s alerts=%s chart=%g ips=%q rules=%q paths=%q feed=%q",
+		d.blocked.Text, d.logged.Text, d.bans.Text, d.alerts.Text, chart, tops(source.TopIPs), tops(source.TopRules), tops(source.TopPaths), strings.Join(feed, ","))
 }
 
 func atoi(s string) int {

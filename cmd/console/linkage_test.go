@@ -31,9 +31,10 @@ func repoRoot(t *testing.T) string {
 // The daemon must build and run on a server without X or GL: it may not import Fyne or ui/,
 // and its binary may not link libGL or libX11.
 func TestApplianceLinksNoGLOrX(t *testing.T) {
-	root := repoRoot(t)
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	deps, err := exec.Command(gobin, "list", "-deps", "./cmd/appliance").CombinedOutput()
+	list := exec.Command(gobin, "list", "-deps", "./cmd/appliance")
+	list.Dir = repoRoot(t)
+	deps, err := list.CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, deps)
 	}
@@ -43,12 +44,7 @@ func TestApplianceLinksNoGLOrX(t *testing.T) {
 			t.Errorf("cmd/appliance depends on %s", d)
 		}
 	}
-	bin := filepath.Join(t.TempDir(), "bulwark")
-	build := exec.Command(gobin, "build", "-o", bin, "./cmd/appliance")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/appliance: %v\n%s", err, out)
-	}
+	bin, _ := build(t)
 	out, err := exec.Command("ldd", bin).CombinedOutput()
 	if err != nil && !strings.Contains(string(out), "not a dynamic executable") {
 		t.Fatalf("ldd: %v\n%s", err, out)

@@ -32,15 +32,16 @@ func main() {
 	bundle := flag.String("bundle", "", "import this client bundle file and connect")
 	dir := flag.String("config-dir", "", "where appliances are stored (default: <user config>/bulwark-console/appliances)")
 	tour := flag.Duration("tour", 0, "show each screen for this long, print its name, then exit")
+	only := flag.String("tour-screens", "", "comma-separated screens the tour shows (default: all)")
 	refresh := flag.Duration("refresh", 5*time.Second, "how often the shown screen reloads")
 	flag.Parse()
-	if err := run(*demo, *bundle, *dir, *tour, *refresh); err != nil {
+	if err := run(*demo, *bundle, *dir, *tour, *only, *refresh); err != nil {
 		fmt.Fprintln(os.Stderr, "bulwark-console:", err)
 		os.Exit(1)
 	}
 }
 
-func run(demo bool, bundle, dir string, tour, refresh time.Duration) error {
+func run(demo bool, bundle, dir string, tour time.Duration, only string, refresh time.Duration) error {
 	a := app.NewWithID("dev.bulwark.console")
 	var conn source.Connector = connector{}
 	var demoApp *fake.Appliance
@@ -86,7 +87,7 @@ func run(demo bool, bundle, dir string, tour, refresh time.Duration) error {
 		}
 	}
 	if tour > 0 {
-		go runTour(c, tour, start)
+		go runTour(c, tour, only, start)
 	} else {
 		start()
 	}
@@ -94,9 +95,10 @@ func run(demo bool, bundle, dir string, tour, refresh time.Duration) error {
 	return nil
 }
 
-// runTour shows the connect screen, connects, then every screen in turn; each line on stdout
-// says which screen is up so a script can capture it.
-func runTour(c *ui.Console, each time.Duration, start func()) {
+// runTour shows the connect screen, connects, then every screen in turn. Each "screen NAME"
+// line on stdout says which screen is up so a script can capture it; a "summary ..." line
+// follows with what the screen shows, for tests.
+func runTour(c *ui.Console, each time.Duration, only string, start func()) {
 	out := bufio.NewWriter(os.Stdout)
 	say := func(name string) {
 		fmt.Fprintf(out, "screen %s\n", strings.ToLower(name))
@@ -108,12 +110,19 @@ func runTour(c *ui.Console, each time.Duration, start func()) {
 	fyne.DoAndWait(start)
 	time.Sleep(each)
 	for _, s := range ui.Screens() {
+		if only != "" && !strings.Contains(","+strings.ToLower(only)+",", ","+strings.ToLower(s)+",") {
+			continue
+		}
 		fyne.DoAndWait(func() { c.SelectScreen(s) })
 		time.Sleep(each / 2)
 		fyne.DoAndWait(c.PickFirst)
 		time.Sleep(each)
 		say(s)
 		time.Sleep(each)
+		var sum string
+		fyne.DoAndWait(func() { sum = c.Summary() })
+		fmt.Fprintf(out, "summary %s %s\n", strings.ToLower(s), sum)
+		out.Flush()
 	}
 	fyne.DoAndWait(func() { fyne.CurrentApp().Quit() })
 }

@@ -16,7 +16,8 @@ if [ -n "${BUNDLE:-}" ]; then args+=(--bundle "$BUNDLE"); else args+=(--demo); f
 export OUT_DIR="$out" CONSOLE_BIN="$bin"
 xvfb-run -a -s "-screen 0 1280x820x24" bash -c '
   set -o pipefail
-  "$CONSOLE_BIN" "$@" | while read -r _ name; do
+  "$CONSOLE_BIN" "$@" | while read -r kind name _; do
+    [ "$kind" = screen ] || continue
     import -window root "$OUT_DIR/$name.png"
     echo "captured $OUT_DIR/$name.png"
   done
