@@ -8,6 +8,11 @@
 // queries run on a small pool of read-only connections that WAL lets proceed while a write
 // is in progress. The package does not decide what to store: it gives other packages a
 // read pool ([DB.Reader]) and serialized write transactions ([DB.Write]).
+//
+// Use: Open the file (migrations run); NewWriter(store, bus, cfg.Store) and Start it; query
+// with Series, Counts, TopIPs/TopRules/TopPaths, Events and Event; at shutdown Stop the
+// writer (it writes what is queued) and then Close the store. Tables of other packages are
+// added as migrations (see migrations.go).
 package db
 
 import (

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,7 +168,7 @@ func TestNewerSchemaIsRefused(t *testing.T) {
 	if !errors.As(err, &se) || se.Have != 99 || se.Knows != len(migrations) {
 		t.Fatalf("Open of a newer schema gave %v", err)
 	}
-	want := "schema version 99 is newer than this bulwark (knows up to 1): upgrade bulwark"
+	want := fmt.Sprintf("schema version 99 is newer than this bulwark (knows up to %d): upgrade bulwark", len(migrations))
 	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("error %q does not say %q and name the file", err, want)
 	}

@@ -70,9 +70,14 @@ func big(tb testing.TB) *DB {
 	return bigDB
 }
 
-// buildBig writes bigRows events spread over the 24 hours before bigEnd through the
-// writer's own insert path (rollups included), in one transaction. No ANALYZE: a real
-// appliance's file has no statistics either, so the query plans tested are the ones it gets.
+// buildBig writes bigRows events spread over the 24 hours before bigEnd, with the same
+// shape as gen (Zipf addresses, probes and rules, 20% one-off paths), and the rollups.
+//
+// It is built by SQL inside SQLite, not through the writer: under -race every database/sql
+// call costs tens of microseconds, and a million of them would take minutes. The choices
+// come from small tables of Go-drawn Zipf samples, indexed by a hash of the row number, so
+// every run builds the same data. The writer's own rollup code is checked against the raw
+// events in writer_test.go; here the rollups are the GROUP BYs they must equal.
 func buildBig(path string) (*DB, error) {
 	d, err := Open(path)
 	if err != nil {
@@ -81,14 +86,75 @@ func buildBig(path string) (*DB, error) {
 	ctx := context.Background()
 	g := newGen(1)
 	err = d.Write(ctx, func(tx *sql.Tx) error {
-		const chunk = 20000
-		batch := make([]event.Event, chunk)
-		for done := 0; done < bigRows; done += chunk {
-			for i := range batch {
-				batch[i] = g.event(done+i, bigRows, bigEnd.Add(-24*time.Hour), 24*time.Hour)
-			}
-			if err := insertEvents(ctx, tx, batch, true, time.Now); err != nil {
+		pick := func(table string, n int, f func() string) error {
+			if _, err := tx.Exec(`CREATE TEMP TABLE ` + table + ` (k INTEGER PRIMARY KEY, v TEXT NOT NULL)`); err != nil {
 				return err
+			}
+			st, err := tx.Prepare(`INSERT INTO ` + table + ` VALUES (?, ?)`)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			for k := 0; k < n; k++ {
+				if _, err := st.Exec(k, f()); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if err := pick("gen_ip", 1<<16, func() string { return g.ipAddr(g.ip.Uint64()) }); err != nil {
+			return err
+		}
+		if err := pick("gen_rule", 1<<12, func() string { return fmt.Sprintf("9%05d", 41000+g.rule.Uint64()) }); err != nil {
+			return err
+		}
+		if err := pick("gen_path", 1<<14, func() string { return fmt.Sprintf("/probe/%d", g.path.Uint64()) }); err != nil {
+			return err
+		}
+		k := 0
+		if err := pick("gen_kind", len(g.kinds), func() string { k++; return string(g.kinds[k-1]) }); err != nil {
+			return err
+		}
+		start := bigEnd.Add(-24 * time.Hour).UnixNano()
+		step := int64(24*time.Hour) / bigRows
+		// h1..h3 are independent hashes of the row number (multiplicative, mod a prime).
+		_, err := tx.Exec(`
+			WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ? - 1),
+			r AS (SELECT i,
+				(i * 2654435761 + 97) % 4294967291 AS h1,
+				(i * 40503 + 1013904223) % 4294967279 AS h2,
+				(i * 2246822519 + 3266489917) % 4294967231 AS h3 FROM n),
+			e AS (SELECT i, h1, h2, h3,
+				min(? + i * ? + h1 % 2000000000, ? - 1) AS ts,
+				(SELECT v FROM gen_kind WHERE k = h2 % 20) AS kind FROM r)
+			INSERT INTO events (ts, kind, severity, action, ip, method, host, path, app, rule, detail)
+			SELECT ts, kind,
+				CASE h3 % 4 WHEN 0 THEN 'low' WHEN 1 THEN 'medium' WHEN 2 THEN 'high' ELSE 'critical' END,
+				CASE WHEN h1 % 100 < 30 THEN 'logged' WHEN h1 % 100 < 37 THEN 'throttled' WHEN h1 % 100 < 40 THEN 'banned' ELSE 'blocked' END,
+				(SELECT v FROM gen_ip WHERE k = h3 % 65536),
+				CASE WHEN h2 % 4 = 3 THEN 'POST' ELSE 'GET' END,
+				CASE h1 % 3 WHEN 0 THEN 'shop.example' WHEN 1 THEN 'api.example' ELSE 'www.example' END,
+				CASE WHEN h2 % 5 = 0 THEN printf('/x/%08x', h3) ELSE (SELECT v FROM gen_path WHERE k = h1 % 16384) END,
+				CASE h3 % 4 WHEN 0 THEN 'shop' WHEN 1 THEN 'api' WHEN 2 THEN 'blog' ELSE '' END,
+				CASE WHEN kind IN ('sqli', 'xss', 'waf', 'traversal') THEN (SELECT v FROM gen_rule WHERE k = h2 % 4096)
+					WHEN kind = 'rate_limit' THEN 'rate:ip' WHEN kind = 'scanner' THEN 'ua:scanner' ELSE '' END,
+				json_object('score', h1 % 20, 'match', CASE WHEN i % 100000 = 0 THEN 'prefix ' || ? || ' suffix' ELSE 'matched' END)
+			FROM e ORDER BY i`,
+			bigRows, start, step, bigEnd.UnixNano(), needle)
+		if err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`INSERT INTO event_minutes SELECT ts / 1000000000 - (ts / 1000000000) % 60 AS m, kind, action, COUNT(*) FROM events GROUP BY m, kind, action`,
+			`INSERT INTO minute_counts SELECT minute, group_concat(kind || char(9) || action || char(9) || count || char(10), '' ORDER BY kind, action)
+				FROM event_minutes GROUP BY minute`,
+			`INSERT INTO ip_hours SELECT ts / 1000000000 - (ts / 1000000000) % 3600 AS h, ip, COUNT(*) FROM events WHERE ip != '' GROUP BY h, ip`,
+			`INSERT INTO rule_hours SELECT ts / 1000000000 - (ts / 1000000000) % 3600 AS h, rule, COUNT(*) FROM events WHERE rule != '' GROUP BY h, rule`,
+			`INSERT INTO path_hours SELECT ts / 1000000000 - (ts / 1000000000) % 3600 AS h, path, COUNT(*) FROM events WHERE path != '' GROUP BY h, path`,
+			`DROP TABLE gen_ip`, `DROP TABLE gen_rule`, `DROP TABLE gen_path`, `DROP TABLE gen_kind`,
+		} {
+			if _, err := tx.Exec(q); err != nil {
+				return fmt.Errorf("%.60s: %w", q, err)
 			}
 		}
 		return nil

@@ -125,6 +125,7 @@ func TestWriterBatchesAssignsIDsAndKeepsRollupsExact(t *testing.T) {
 	var mu sync.Mutex
 	ids := map[int64]bool{}
 	var sizes []int
+	var committed []event.Event
 	w.OnCommit(func(b []event.Event) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -132,6 +133,7 @@ func TestWriterBatchesAssignsIDsAndKeepsRollupsExact(t *testing.T) {
 		for _, e := range b {
 			ids[e.ID] = true
 		}
+		committed = append(committed, b...)
 	})
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
@@ -166,6 +168,12 @@ func TestWriterBatchesAssignsIDsAndKeepsRollupsExact(t *testing.T) {
 	mu.Unlock()
 	if got := count(t, d, "SELECT COUNT(*) FROM events"); got != n {
 		t.Fatalf("%d rows, want %d", got, n)
+	}
+	for _, e := range committed { // the id each event was given is the row that holds it
+		got, err := d.Event(context.Background(), e.ID)
+		if err != nil || !got.TS.Equal(e.TS) || got.IP != e.IP || got.Path != e.Path || string(got.Detail) != string(e.Detail) {
+			t.Fatalf("event %d: stored %+v, %v; committed %+v", e.ID, got, err, e)
+		}
 	}
 	checkRollups(t, d)
 	if err := w.Stop(context.Background()); err != nil {
