@@ -1,6 +1,7 @@
 package apps_test
 
 import (
+	"archive/zip"
 	"context"
 	"io"
 	"net/http"
@@ -173,6 +174,23 @@ func TestDeployVersionsRollbackAndPages(t *testing.T) {
 			t.Fatalf("after failed deploy of %s: %d %q", b.dir, code, body)
 		}
 	}
+	// Archives with a path out of the folder or a symlink are refused before anything runs.
+	for name, entries := range map[string][]zipEntry{
+		"dotdot.zip":  {{"app.json", "{}", false}, {"../escape.js", "x", false}},
+		"symlink.zip": {{"app.json", "{}", false}, {"index.js", "/etc/passwd", true}},
+	} {
+		p := writeZip(t, name, entries)
+		_, err := e.m.Deploy(ctx, p)
+		if err == nil {
+			t.Errorf("%s deployed", name)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+		if code, body := e.get("hello.test", "/a"); code != 200 || body != "v2 /a" {
+			t.Fatalf("after %s: %d %q", name, code, body)
+		}
+	}
+
 	// A TypeScript type error deploys, with a warning.
 	r3, err := e.m.Deploy(ctx, "testdata/ts")
 	if err != nil {
@@ -307,4 +325,37 @@ func TestNpmPackageMarked(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "<li>a</li>") || !strings.Contains(body, "<code>code</code>") {
 		t.Fatalf("marked POST: %d %q", code, body)
 	}
+}
+
+type zipEntry struct {
+	name, body string
+	symlink    bool
+}
+
+func writeZip(t testing.TB, name string, entries []zipEntry) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	for _, e := range entries {
+		h := &zip.FileHeader{Name: e.name, Method: zip.Deflate}
+		if e.symlink {
+			h.SetMode(os.ModeSymlink | 0o777)
+		} else {
+			h.SetMode(0o644)
+		}
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(e.body))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return p
 }
