@@ -22,9 +22,16 @@ func RequestInfo(next http.Handler) http.Handler {
 }
 
 // AccessLog writes one JSON line per request with the verdict fields, after the response.
+// It hands records to the handler directly: going through Logger would capture the caller's
+// program counter on every request, which the access log never prints.
 func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
+	h := log.Handler()
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !h.Enabled(r.Context(), slog.LevelInfo) {
+				next.ServeHTTP(w, r)
+				return
+			}
 			rec := &recorder{ResponseWriter: w}
 			start := time.Now()
 			defer func() {
@@ -37,13 +44,15 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 				if status == 0 {
 					status = http.StatusOK // handler wrote nothing: net/http sends 200
 				}
-				log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				now := time.Now()
+				line := slog.NewRecord(now, slog.LevelInfo, "request", 0)
+				line.AddAttrs(
 					slog.String("method", r.Method),
 					slog.String("host", r.Host),
 					slog.String("path", r.URL.Path),
 					slog.Int("status", status),
 					slog.Int64("bytes", rec.bytes),
-					slog.Float64("ms", float64(time.Since(start).Microseconds())/1000),
+					slog.Float64("ms", float64(now.Sub(start).Microseconds())/1000),
 					slog.String("ip", in.IP),
 					slog.String("id", in.ID),
 					slog.String("proto", r.Proto),
@@ -53,6 +62,7 @@ func AccessLog(log *slog.Logger) func(http.Handler) http.Handler {
 					slog.String("rule", rule),
 					slog.Int("score", score),
 				)
+				h.Handle(r.Context(), line)
 			}()
 			next.ServeHTTP(rec, r)
 		})
