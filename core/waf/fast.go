@@ -71,8 +71,15 @@ type check struct {
 	urlEnc   bool           // @validateUrlEncoding
 }
 
+// owner is one use of a factor: by check, in tier.
+type owner struct {
+	check int32
+	tier  int8
+}
+
 type gate struct {
 	checks []check
+	owners [][]owner               // per factor id
 	ac     ahocorasick.AhoCorasick // every factor of every rule in every tier
 	nPats  int
 	mu     sync.Mutex
@@ -108,12 +115,14 @@ type planKey struct {
 type plan struct {
 	remove []int
 	decide []decision
-	scan   int // sources whose text must be scanned
+	decIdx []int32 // per check: index into decide, or -1
+	scan   int     // sources whose text must be scanned
 }
 
 // decision is a rule removed unless one of its factors (of the tier its input falls in)
 // occurs in a source it reads.
 type decision struct {
+	tier    int8
 	id      int
 	src     int
 	facs    []int32
@@ -192,6 +201,10 @@ func newGate(rules []types.RuleMetadata) *gate {
 						pats = append(pats, f)
 					}
 					c.tierFacs[ti] = append(c.tierFacs[ti], id)
+					for int(id) >= len(g.owners) {
+						g.owners = append(g.owners, nil)
+					}
+					g.owners[id] = append(g.owners[id], owner{int32(i), int8(ti)})
 				}
 			}
 			c.tierOK[ti] = ok
@@ -604,8 +617,9 @@ func (g *gate) planFor(k planKey) *plan {
 	if ok {
 		return p
 	}
-	p = &plan{remove: []int{}}
+	p = &plan{remove: []int{}, decIdx: make([]int32, len(g.checks))}
 	for i := range g.checks {
+		p.decIdx[i] = -1
 		c := &g.checks[i]
 		a := c.alphabet(&k.s)
 		if !c.canMatch(a) {
@@ -618,7 +632,8 @@ func (g *gate) planFor(k planKey) *plan {
 		for ti := range tiers {
 			if subset(a, tiers[ti]) {
 				if c.tierOK[ti] {
-					p.decide = append(p.decide, decision{id: c.id, src: c.src, facs: c.tierFacs[ti], singles: c.tierOne[ti]})
+					p.decIdx[i] = int32(len(p.decide))
+					p.decide = append(p.decide, decision{tier: int8(ti), id: c.id, src: c.src, facs: c.tierFacs[ti], singles: c.tierOne[ti]})
 					p.scan |= c.src
 				}
 				break
@@ -738,52 +753,43 @@ func (g *gate) removable(req *Request) []int {
 	if len(p.decide) == 0 {
 		return p.remove
 	}
-	var found [nSources][]uint64
+	alive := make([]bool, len(p.decide))
 	if g.nPats > 0 {
 		texts := withPlusAsSpace(sourceTexts(req, p.scan))
-		words := (g.nPats + 63) / 64
 		for src := 0; src < nSources; src++ {
 			if p.scan&(1<<src) == 0 {
 				continue
 			}
-			bits := make([]uint64, words)
 			for _, txt := range texts[src] {
 				it := g.ac.IterOverlappingByte(txt)
 				for m := it.Next(); m != nil; m = it.Next() {
-					id := m.Pattern()
-					bits[id>>6] |= 1 << (id & 63)
+					for _, o := range g.owners[m.Pattern()] {
+						if d := p.decIdx[o.check]; d >= 0 && p.decide[d].tier == o.tier && p.decide[d].src&(1<<src) != 0 {
+							alive[d] = true
+						}
+					}
 				}
 			}
-			found[src] = bits
 		}
 	}
 	out := make([]int, len(p.remove), len(p.remove)+len(p.decide))
 	copy(out, p.remove)
 	for i := range p.decide {
-		if !p.decide[i].anyFactor(&found, &s) {
+		if !alive[i] && !p.decide[i].anySingle(&s) {
 			out = append(out, p.decide[i].id)
 		}
 	}
 	return out
 }
 
-// anyFactor reports whether one of c's factors occurs in a source c reads.
-func (c *decision) anyFactor(found *[nSources][]uint64, s *sourceSet) bool {
+// anySingle reports whether one of d's one-byte factors occurs in a source d reads.
+func (d *decision) anySingle(s *sourceSet) bool {
 	for src := 0; src < nSources; src++ {
-		if c.src&(1<<src) == 0 {
+		if d.src&(1<<src) == 0 {
 			continue
 		}
-		for _, b := range c.singles {
+		for _, b := range d.singles {
 			if s[src].has(b) || b >= 'a' && b <= 'z' && s[src].has(b-32) {
-				return true
-			}
-		}
-		bits := found[src]
-		if bits == nil {
-			continue
-		}
-		for _, id := range c.facs {
-			if bits[id>>6]&(1<<(id&63)) != 0 {
 				return true
 			}
 		}
