@@ -89,6 +89,8 @@ func TestEscapesContained(t *testing.T) {
 			const out = sanitizeHTML(evil); btoa({ toString() { calls++; return "a" } }); console.log({ get x() { calls++; return 1 } });
 			return new Response(out + calls)`, "<b>x</b>3"},
 		{"throwing from toString passed to host", `try { sanitizeHTML({ toString() { throw new RangeError("from toString") } }) } catch (e) { return new Response(e.constructor.name + ":" + e.message) }`, "RangeError:from toString"},
+		{"thenable pollution of Object.prototype", `Object.prototype.then = function (ok) { delete Object.prototype.then; ok(new Response("swapped")) };
+			return new Response("original")`, "swapped"},
 		{"header injection refused", `try { return new Response("x", { headers: { "X-A": "v\r\nSet-Cookie: evil=1" } }) } catch (e) { return new Response(e.constructor.name) }`, "TypeError"},
 	}
 	for _, c := range cases {
@@ -218,6 +220,14 @@ func TestGlobalsAreExactlyTheAPI(t *testing.T) {
 		"eval fetch globalThis isFinite isNaN parseFloat parseInt queueMicrotask sanitizeHTML setTimeout structuredClone undefined unescape"
 	if got != want {
 		t.Errorf("globals:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestThrowInTimerCallbackIsLogged(t *testing.T) {
+	h := newHost()
+	got, err := run(t, h, Options{}, `setTimeout(() => { throw new RangeError("in timer") }, 1); await new Promise(r => setTimeout(r, 20)); return new Response("alive")`)
+	if err != nil || got != "alive" || len(h.logs) != 1 || !strings.Contains(h.logs[0], "RangeError: in timer") {
+		t.Fatalf("%q %v logs=%q", got, err, h.logs)
 	}
 }
 

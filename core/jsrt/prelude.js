@@ -496,7 +496,8 @@
     if (typeof fn !== "function") throw new TE("setTimeout: callback must be a function");
     const id = ++timerSeq;
     timers.set(id, true);
-    host.timer(Math.max(0, Number(ms) || 0)).then(() => { if (timers.delete(id)) fn(...args); });
+    host.timer(Math.max(0, Number(ms) || 0)).then(() => { if (timers.delete(id)) fn(...args); })
+      .catch((e) => host.log("error", "uncaught in setTimeout callback: " + inspect(e, 0, [])));
     return id;
   };
   const clearTimeout = (id) => { timers.delete(id); };
