@@ -70,6 +70,11 @@ const instrument = `(() => {
         w = w.parent;
       }
     } catch (e) {}
+    if (id === null) {
+      // A case calling top.alert(): the stack names the case document that called.
+      const m = /\/case\/(\d+)/.exec(String(new Error().stack || ''));
+      if (m) id = m[1];
+    }
     const msg = JSON.stringify({c: id, how: String(how).slice(0, 160)});
     try { window.__bulwarkHit(msg); return; } catch (e) {}
     try { top.__bulwarkHit(msg); } catch (e) {}
@@ -283,6 +288,9 @@ func (br *browserRun) onEvent(m cdpMsg) {
 			id = br.caseOfFrame(br.ctxFrame[p.ExecutionContextID])
 		}
 		kind, _, _ := strings.Cut(h.How, " ")
+		if id < 0 && os.Getenv("BULWARK_CDP_DEBUG") != "" {
+			br.t.Logf("unattributed detail: ctx=%d frame=%q payload=%s", p.ExecutionContextID, br.ctxFrame[p.ExecutionContextID], p.Payload)
+		}
 		br.mark(id, kind)
 	}
 }
