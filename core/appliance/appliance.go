@@ -41,6 +41,7 @@ type Appliance struct {
 	Listeners map[string]net.Listener
 
 	components []Component
+	rejects    rejects
 }
 
 // Component is a part with its own lifecycle (admin listener, sandbox supervisor, alert
@@ -135,12 +136,39 @@ func (a *Appliance) plainHandler(redirect http.Handler) http.Handler {
 	return chain(a.Certs.HTTPHandler(redirect), server.RequestInfo, access, a.Headers.Middleware)
 }
 
-// connRejected turns a connection refused by the per-IP cap into an event.
+// rejectEvery is how often one address's refused connections become an event: a flood of
+// refused connections must not turn into a flood of rows.
+const rejectEvery = 10 * time.Second
+
+// rejects remembers when each address last produced a per-IP-cap event.
+type rejects struct {
+	mu         sync.Mutex
+	last       map[string]time.Time
+	suppressed map[string]int
+}
+
+// connRejected turns connections refused by the per-IP cap into events, at most one per
+// address per rejectEvery, carrying how many refusals it stands for.
 func (a *Appliance) connRejected(listener, ip string) {
+	now := time.Now()
+	r := &a.rejects
+	r.mu.Lock()
+	if r.last == nil || len(r.last) > 4096 { // bounded: forget everyone rather than grow
+		r.last, r.suppressed = map[string]time.Time{}, map[string]int{}
+	}
+	if now.Sub(r.last[ip]) < rejectEvery {
+		r.suppressed[ip]++
+		r.mu.Unlock()
+		return
+	}
+	count := 1 + r.suppressed[ip]
+	r.last[ip] = now
+	delete(r.suppressed, ip)
+	r.mu.Unlock()
 	a.Events.Emit(event.Event{
-		TS: time.Now().UTC(), Kind: event.RateLimit, Severity: event.Low, Action: event.Blocked,
+		TS: now.UTC(), Kind: event.RateLimit, Severity: event.Low, Action: event.Blocked,
 		IP: ip, Rule: "server.max_conns_per_ip",
-		Detail: event.DetailJSON(map[string]any{"listener": listener, "max": a.Config.Server.MaxConnsPerIP}),
+		Detail: event.DetailJSON(map[string]any{"listener": listener, "max": a.Config.Server.MaxConnsPerIP, "refused": count}),
 	})
 }
 
