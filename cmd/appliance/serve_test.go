@@ -88,11 +88,15 @@ func writeFile(t *testing.T, path, s string) string {
 	return path
 }
 
-// loopbackConfig is a config file with ports of the kernel's choice (admin included, so
-// tests never collide with each other or with `make run`). extra goes into [server].
+// loopbackConfig is a config file with ports of the kernel's choice (admin included unless
+// extra has its own [admin] table, so tests never collide with each other or with
+// `make run`). extra follows the [server] table: bare keys land in it.
 func loopbackConfig(t *testing.T, extra string) string {
-	return writeFile(t, filepath.Join(t.TempDir(), "bulwark.toml"),
-		"[admin]\nlisten = \"127.0.0.1:0\"\n[server]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n"+extra)
+	cfg := "[server]\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\n" + extra
+	if !strings.Contains(extra, "[admin]") {
+		cfg += "\n[admin]\nlisten = \"127.0.0.1:0\"\n"
+	}
+	return writeFile(t, filepath.Join(t.TempDir(), "bulwark.toml"), cfg)
 }
 
 func TestInitIsIdempotentAndNeverOverwritesKeys(t *testing.T) {
