@@ -333,3 +333,35 @@ func TestSetListsIsLiveAndAtomic(t *testing.T) {
 		t.Errorf("Lists() = %v %v", a, d)
 	}
 }
+
+func TestSensitivePathMatchEqualsContains(t *testing.T) {
+	st, err := newScenarios(Scenarios{SensitiveFiles: Threshold{1, time.Minute, time.Minute}, NotFound: Threshold{1, time.Minute, time.Minute},
+		Scanner: Threshold{1, time.Minute, time.Minute}, Flood: Threshold{1, time.Minute, time.Minute}, ExtraSensitive: []string{"/Private-Area", "secret.txt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{"/", "/index.html", "/.env", "/app/.ENV.local", "/.git/config", "/.github/x", "/static/app.js", "/WP-ADMIN/setup.php",
+		"/a/b/c/../../etc/passwd", "/x/private-area/y", "/docs/secret.txt", "/backup.sql", "/release.zip", "/vendor/phpunit/x", "//.env", "/.", "/a/"}
+	for _, p := range paths {
+		for _, status := range []int{200, 404} {
+			_, got := st.sensitive(p, status)
+			want := false
+			lp := strings.ToLower(p)
+			for _, x := range st.paths {
+				if strings.Contains(lp, x) {
+					want = true
+				}
+			}
+			if status >= 400 {
+				for _, x := range backupSuffixes {
+					if strings.HasSuffix(lp, x) {
+						want = true
+					}
+				}
+			}
+			if got != want {
+				t.Errorf("sensitive(%q, %d) = %v, want %v", p, status, got, want)
+			}
+		}
+	}
+}

@@ -70,7 +70,7 @@ func (l *limiter[K]) take(key K, r Rate, now int64) (bool, time.Duration) {
 		}
 		b = &bucket{tokens: burst, last: now}
 		sh.m[key] = b
-	} else {
+	} else if now > b.last { // arrival times of concurrent requests may be out of order
 		b.tokens = math.Min(burst, b.tokens+float64(now-b.last)/1e9*r.PerSecond)
 		b.last = now
 	}
@@ -101,7 +101,7 @@ func (g *Guard) RateLimit() func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			now := g.now().UnixNano()
+			now := g.reqNow(r).UnixNano()
 			if !g.opts.PerIP.off() && addr.IsValid() {
 				if ok, wait := g.ipRate.take(addr, g.opts.PerIP, now); !ok {
 					g.tooMany(w, r, "per-ip", wait)

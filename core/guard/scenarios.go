@@ -79,6 +79,8 @@ var scannerAgents = []string{
 type scenarioState struct {
 	cfg                                 Scenarios
 	paths, agents                       []string
+	byFirst                             [256][]string // path patterns by the byte after their leading slash
+	loose                               []string      // patterns not starting with a slash
 	probes, notFound, scanners, flooder *window
 }
 
@@ -103,6 +105,11 @@ func newScenarios(s Scenarios) (*scenarioState, error) {
 	for i, p := range st.paths {
 		if strings.TrimSpace(p) == "" {
 			return nil, fmt.Errorf("guard.scenarios.extra_sensitive[%d]: empty path", i-len(sensitivePaths))
+		}
+		if len(p) > 1 && p[0] == '/' {
+			st.byFirst[p[1]] = append(st.byFirst[p[1]], p)
+		} else {
+			st.loose = append(st.loose, p)
 		}
 	}
 	return st, nil
@@ -133,7 +140,19 @@ func (s *scenarioState) scanner(r *http.Request) bool {
 // sensitive reports whether the request is a probe for a sensitive file, and which pattern.
 func (s *scenarioState) sensitive(path string, status int) (string, bool) {
 	p := strings.ToLower(path)
-	for _, x := range s.paths {
+	// Same as strings.Contains for each pattern, but only patterns whose second byte follows
+	// a slash of the path are tried: a benign path costs a few comparisons, not one per pattern.
+	for i := 0; i+1 < len(p); i++ {
+		if p[i] != '/' {
+			continue
+		}
+		for _, x := range s.byFirst[p[i+1]] {
+			if strings.HasPrefix(p[i:], x) {
+				return x, true
+			}
+		}
+	}
+	for _, x := range s.loose {
 		if strings.Contains(p, x) {
 			return x, true
 		}
@@ -161,7 +180,7 @@ func (g *Guard) scannerSeen(r *http.Request, addr netip.Addr) {
 
 // afterResponse feeds the path-based scenarios once the status is known.
 func (g *Guard) afterResponse(r *http.Request, addr netip.Addr, status int) {
-	now := g.now()
+	now := g.reqNow(r)
 	if pat, ok := g.scen.sensitive(r.URL.Path, status); ok {
 		t := g.scen.cfg.SensitiveFiles
 		n, tripped := g.scen.probes.add(addr.String(), now)
