@@ -196,6 +196,14 @@ func TestDetectionTable(t *testing.T) {
 			status = "MISSED"
 		}
 		fmt.Fprintf(&table, "%-38s %7d %8.2f%% %8.2f%% %9s  %s\n", c.name, len(ps), q*100, f*100, req, status)
+		if raceEnabled {
+			// a 1-in-50 sample of a few hundred lines cannot carry the thresholds; under the
+			// race detector only gross failures are asserted (the plain run asserts them all)
+			limit = 0.5
+			if !c.attack {
+				limit = 0.25
+			}
+		}
 		bad := (c.attack && (q < limit || f < limit)) || (!c.attack && (q > limit || f > limit))
 		if bad {
 			sort.Strings(misses)

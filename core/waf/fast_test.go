@@ -1,0 +1,80 @@
+package waf
+
+import (
+	"regexp/syntax"
+	"slices"
+	"testing"
+)
+
+func parse(t *testing.T, re string) *syntax.Regexp {
+	t.Helper()
+	r, err := syntax.Parse("(?sm)"+re, syntax.Perl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Simplify()
+}
+
+// The proofs must err towards "can match": each case here is an input an attacker could
+// use to slip past a careless version of them.
+func TestAlphabetProofs(t *testing.T) {
+	letters := alphabetOf("abcdefghijklmnopqrstuvwxyz ")
+	if regexCanMatch(parse(t, `<script[^>]*>`), &letters) {
+		t.Fatal("'<' is not in the alphabet, yet the proof says <script can match")
+	}
+	if !regexCanMatch(parse(t, `(?i)SELECT`), &letters) {
+		t.Fatal("case folding ignored: (?i)SELECT can match lowercase letters")
+	}
+	if !regexCanMatch(parse(t, `x*`), &letters) {
+		t.Fatal("an expression matching the empty string matches every input")
+	}
+	// url-decoding: escapes reach the value
+	if a := decodedAlphabet([]byte("q=%3Cscript")); !a.has('<') {
+		t.Fatal("%3C must put '<' in the decoded alphabet")
+	}
+	if a := decodedAlphabet([]byte("q=%u003cscript")); !a.full() {
+		t.Fatal("%u escapes can produce anything")
+	}
+	if a := formAlphabet([]byte("a=1+2&b=x")); !a.has(' ') || a.has('&') || a.has('+') {
+		t.Fatalf("form values: '+' is a space, '&' never reaches a value: %v", a)
+	}
+	// transformations that decode must widen the alphabet to everything
+	amp := alphabetOf("&lt;")
+	if !transformAlphabet("htmlEntityDecode", amp).full() {
+		t.Fatal("htmlEntityDecode of '&...' can produce any byte")
+	}
+	bs := alphabetOf(`\u003c`)
+	for _, tr := range []string{"jsDecode", "cssDecode", "escapeSeqDecode", "base64Decode", "hexDecode", "sqlHexDecode", "unknownOne"} {
+		if !transformAlphabet(tr, bs).full() {
+			t.Fatalf("%s must widen to everything", tr)
+		}
+	}
+	if identityOn("urlDecodeUni", alphabetOf("%41")) || identityOn("removeWhitespace", alphabetOf("a b")) || identityOn("cmdLine", alphabetOf("a'b")) {
+		t.Fatal("a transformation that changes the text was taken for the identity")
+	}
+	// cookies: Coraza splits at ';' and '=', the raw header keeps them
+	if a := cookieAlphabet("a=b; c=d=e"); a.has(';') || !a.has('=') {
+		t.Fatalf("cookie alphabet %v", a)
+	}
+}
+
+func TestNecessaryFactors(t *testing.T) {
+	tier := tiers[0]
+	f, ok := necessary(specialize(parse(t, `(?i)\bunion\b[\s\x0b]+(?:all\s+)?select`), &tier))
+	if !ok || !(slices.Contains(f, "union") || slices.Contains(f, "select")) {
+		t.Fatalf("factors %v %v", f, ok)
+	}
+	// alternatives: every branch contributes, or there is no factor set at all
+	f, ok = necessary(specialize(parse(t, `(?:foo|ba+r)`), &tier))
+	if !ok || !slices.Contains(f, "foo") || !slices.Contains(f, "b") && !slices.Contains(f, "r") && !slices.Contains(f, "a") {
+		t.Fatalf("alternation factors %v", f)
+	}
+	if _, ok := necessary(specialize(parse(t, `(?:foo|.*)`), &tier)); ok {
+		t.Fatal("a branch matching anything leaves no necessary factor")
+	}
+	// evasion junk that needs bytes outside the tier disappears, so the letters join
+	f, ok = necessary(specialize(parse(t, `c["'\\]*a["'\\]*t`), &tier))
+	if !ok || !slices.Contains(f, "cat") {
+		t.Fatalf("specialised factors %v", f)
+	}
+}
