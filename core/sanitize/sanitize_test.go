@@ -120,3 +120,26 @@ em = []
 		t.Errorf("unknown TOML key: err = %v", err)
 	}
 }
+
+func TestPolicyJSONRoundTrip(t *testing.T) {
+	s := NewSet()
+	doc, err := s.GetJSON("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutJSON("copy", doc); err != nil {
+		t.Fatalf("default policy does not round-trip: %v\n%s", err, doc)
+	}
+	in := `<p dir=rtl>x<a href="https://e.test/">l</a><img src=x onerror=alert(1)></p>`
+	a, _ := s.Sanitize(in, "")
+	b, _ := s.Sanitize(in, "copy")
+	if a != b {
+		t.Errorf("round-tripped policy differs: %q vs %q", a, b)
+	}
+	if err := s.PutJSON("copy", []byte(`{"tags":{"iframe":["src"]}}`)); err == nil || !strings.Contains(err.Error(), "tags.iframe") {
+		t.Errorf("bad PutJSON: %v", err)
+	}
+	if b2, _ := s.Sanitize(in, "copy"); b2 != b {
+		t.Error("refused PutJSON changed the stored policy")
+	}
+}
