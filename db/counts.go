@@ -50,13 +50,28 @@ func eachCount(b []byte, f func(kind, action []byte, n int64)) error {
 		b = rest
 		kind, tail, ok1 := bytes.Cut(line, []byte{'\t'})
 		action, num, ok2 := bytes.Cut(tail, []byte{'\t'})
-		n, err := strconv.ParseInt(string(num), 10, 64)
-		if !ok1 || !ok2 || err != nil {
+		n, ok3 := atoi(num)
+		if !ok1 || !ok2 || !ok3 {
 			return fmt.Errorf("minute_counts: malformed line %q", line)
 		}
 		f(kind, action, n)
 	}
 	return nil
+}
+
+// atoi parses a non-negative decimal count without allocating.
+func atoi(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
 }
 
 // addMinuteCounts merges a batch's per-minute counts into minute_counts.

@@ -83,6 +83,16 @@ func (d *DB) Series(ctx context.Context, since, until time.Time, step time.Durat
 		minute int64
 		counts sql.RawBytes // parsed in place: no copy per row
 	)
+	// Keyed by string so that looking up a []byte name does not allocate (m[string(b)]).
+	byKind, byAction := map[string][]int64{}, map[string][]int64{}
+	series := func(m map[string][]int64, name []byte) []int64 {
+		v := m[string(name)]
+		if v == nil {
+			v = make([]int64, n)
+			m[string(name)] = v
+		}
+		return v
+	}
 	for rows.Next() {
 		if err := rows.Scan(&minute, &counts); err != nil {
 			return Series{}, fmt.Errorf("series: %w", err)
@@ -90,22 +100,18 @@ func (d *DB) Series(ctx context.Context, since, until time.Time, step time.Durat
 		i := int((minute - start) / stepSec)
 		err := eachCount(counts, func(kind, action []byte, c int64) {
 			s.Total[i] += c
-			k := s.ByKind[event.Kind(kind)]
-			if k == nil {
-				k = make([]int64, n)
-				s.ByKind[event.Kind(kind)] = k
-			}
-			k[i] += c
-			a := s.ByAction[event.Action(action)]
-			if a == nil {
-				a = make([]int64, n)
-				s.ByAction[event.Action(action)] = a
-			}
-			a[i] += c
+			series(byKind, kind)[i] += c
+			series(byAction, action)[i] += c
 		})
 		if err != nil {
 			return Series{}, fmt.Errorf("series: %w", err)
 		}
+	}
+	for k, v := range byKind {
+		s.ByKind[event.Kind(k)] = v
+	}
+	for a, v := range byAction {
+		s.ByAction[event.Action(a)] = v
 	}
 	if err := rows.Err(); err != nil {
 		return Series{}, fmt.Errorf("series: %w", err)
