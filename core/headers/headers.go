@@ -46,9 +46,9 @@ const strictPermissions = "accelerometer=(), autoplay=(), camera=(), display-cap
 // HSTS is two years with subdomains: Mozilla's minimum, above Helmet's one year.
 const hsts = "max-age=63072000; includeSubDomains"
 
-// Removed are response headers that advertise the software; they are deleted from every
+// removed are response headers that advertise the software; they are deleted from every
 // response, whoever set them.
-var Removed = []string{"Server", "X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version"}
+var removed = []string{"Server", "X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version"}
 
 func defaultFields() map[string]string {
 	return map[string]string{

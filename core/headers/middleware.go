@@ -8,7 +8,7 @@ import (
 
 // Middleware sets the operator's profile for the request path on the response before the
 // next stage runs (so refusals by later defenses carry the headers too) and strips the
-// headers in Removed when the response is written.
+// advertising headers (Server, X-Powered-By, ...) when the response is written.
 func (s *Set) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := s.ForPath(r.URL.Path)
@@ -75,7 +75,7 @@ type writer struct {
 
 func (w *writer) strip() {
 	h := w.ResponseWriter.Header()
-	for _, k := range Removed {
+	for _, k := range removed {
 		delete(h, k)
 	}
 }
