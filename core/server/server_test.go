@@ -178,7 +178,7 @@ func TestTLSPolicy(t *testing.T) {
 	if st.Version != tls.VersionTLS13 || st.CurveID != tls.X25519MLKEM768 {
 		t.Errorf("default client: version %x, group %s; want TLS 1.3 with X25519MLKEM768", st.Version, st.CurveID)
 	}
-	for _, suite := range TLS12Suites {
+	for _, suite := range tls12Suites {
 		st, err := dial(&tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite}})
 		if strings.Contains(tls.CipherSuiteName(suite), "_RSA_WITH") {
 			continue // the test certificate is ECDSA; RSA-authenticated suites need an RSA certificate

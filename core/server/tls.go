@@ -2,12 +2,13 @@ package server
 
 import (
 	"crypto/tls"
+	"slices"
 )
 
-// TLS12Suites are the TLS 1.2 cipher suites of Mozilla's "intermediate" profile: ECDHE key
+// tls12Suites are the TLS 1.2 cipher suites of Mozilla's "intermediate" profile: ECDHE key
 // exchange with AEAD ciphers only (no CBC, no RSA key exchange). TLS 1.3 suites are not
 // configurable in Go and are all AEAD.
-var TLS12Suites = []uint16{
+var tls12Suites = []uint16{
 	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
 	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
 	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
@@ -22,7 +23,7 @@ var TLS12Suites = []uint16{
 func TLSConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error), extraALPN ...string) *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
-		CipherSuites:   TLS12Suites,
+		CipherSuites:   slices.Clone(tls12Suites),
 		GetCertificate: getCert,
 		NextProtos:     append([]string{"h2", "http/1.1"}, extraALPN...),
 	}
