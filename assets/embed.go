@@ -16,14 +16,8 @@ var errorFS embed.FS
 //go:embed demo
 var demoFS embed.FS
 
-// ErrorStatuses are the statuses with a page of their own.
-var ErrorStatuses = []int{
-	http.StatusForbidden, http.StatusNotFound, http.StatusTooManyRequests,
-	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout,
-}
-
-// ErrorPage returns the HTML page for status, or a generic page naming the status when
-// there is no page of its own. The returned slice is shared: callers must not modify it.
+// ErrorPage returns the HTML page for status (403, 404, 429, 502, 503 and 504 have their
+// own), or a generic page naming the status. The returned slice is shared: callers must not modify it.
 func ErrorPage(status int) []byte {
 	if b, err := errorFS.ReadFile(fmt.Sprintf("errors/%d.html", status)); err == nil {
 		return b

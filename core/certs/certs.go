@@ -25,9 +25,9 @@ import (
 	"bulwark/core/pki"
 )
 
-// DefaultNames are always in the CA-issued server certificate so that a local browser or
+// defaultNames are always in the CA-issued server certificate so that a local browser or
 // curl reaches the appliance over loopback.
-var DefaultNames = []string{"127.0.0.1", "localhost", "::1"}
+var defaultNames = []string{"127.0.0.1", "localhost", "::1"}
 
 // renewBefore is how long before expiry the CA-issued certificate is replaced.
 const renewBefore = 30 * 24 * time.Hour
@@ -78,7 +78,7 @@ func New(cfg config.TLS, data string, log *slog.Logger) (*Source, error) {
 // ServerNames is the name list of the CA-issued certificate: the defaults plus
 // tls.server_names, without duplicates.
 func ServerNames(cfg config.TLS) []string {
-	names := slices.Clone(DefaultNames)
+	names := slices.Clone(defaultNames)
 	for _, n := range cfg.ServerNames {
 		if !slices.Contains(names, n) {
 			names = append(names, n)
