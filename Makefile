@@ -15,10 +15,11 @@ build:
 console:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/bulwark-console ./cmd/console
 
-# PNGs of every console screen from a real window under Xvfb into docs/screenshots/.
-# BUNDLE=FILE connects to that appliance; without it the console runs on its demo data.
-screenshots: console
-	BUNDLE="$(BUNDLE)" bash cmd/console/screenshots.sh
+# PNGs of every console screen from a real window under Xvfb into docs/screenshots/: against
+# a throwaway appliance with generated attack traffic (BUNDLE=FILE: an existing appliance;
+# DEMO=1: the console's demo data).
+screenshots: build console
+	BUNDLE="$(BUNDLE)" DEMO="$(DEMO)" bash cmd/console/screenshots.sh
 
 run: build
 	./bin/bulwark serve --data $(DATA)

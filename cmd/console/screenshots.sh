@@ -1,18 +1,66 @@
 #!/usr/bin/env bash
 # Captures every console screen from a real window under Xvfb (Mesa llvmpipe) into
-# docs/screenshots/. With BUNDLE=FILE it connects to that appliance; without, it runs on the
-# built-in demo data (--demo). Used by `make screenshots`.
+# docs/screenshots/. Used by `make screenshots`.
+#
+#   default      start a throwaway appliance (./bin/bulwark serve on free loopback ports),
+#                send it attack traffic during the whole tour, and connect with its first
+#                admin bundle
+#   BUNDLE=FILE  connect to that appliance instead
+#   DEMO=1       use the console's built-in demo data (no appliance)
 set -euo pipefail
 out=${OUT:-docs/screenshots}
 bin=${CONSOLE:-./bin/bulwark-console}
+bulwark=${BULWARK:-./bin/bulwark}
 each=${EACH:-2s}
 mkdir -p "$out"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 mkdir -m 0700 "$tmp/run"
 export XDG_RUNTIME_DIR="$tmp/run" LIBGL_ALWAYS_SOFTWARE=1
+
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# traffic sends a mix of probes and ordinary requests until killed.
+traffic() {
+  local base=$1 ca=$2
+  local paths=("/.env" "/.git/config" "/wp-login.php" "/?q=1'%20OR%20'1'%3D'1" "/?q=%3Cscript%3Ealert(1)%3C/script%3E"
+    "/static/..%2f..%2fetc/passwd" "/backup.sql" "/.aws/credentials" "/" "/index.html" "/phpmyadmin/" "/.git/HEAD")
+  while true; do
+    for p in "${paths[@]}"; do
+      # from several loopback addresses, so bans of one leave the others attacking
+      curl -s -o /dev/null --max-time 5 --cacert "$ca" --interface "127.0.0.$((RANDOM % 12 + 2))" -A "Mozilla/5.0 (scan)" "$base$p" || true
+      sleep 0.$((RANDOM % 4 + 1))
+    done
+  done
+}
+
 args=(--tour "$each" --config-dir "$tmp/appliances")
-if [ -n "${BUNDLE:-}" ]; then args+=(--bundle "$BUNDLE"); else args+=(--demo); fi
+if [ -n "${DEMO:-}" ]; then
+  args+=(--demo)
+elif [ -n "${BUNDLE:-}" ]; then
+  args+=(--bundle "$BUNDLE")
+else
+  public=127.0.0.1:$(freeport) admin=127.0.0.1:$(freeport)
+  printf '[server]\nlisten = "%s"\nhttp_listen = ""\n\n[admin]\nlisten = "%s"\n' "$public" "$admin" > "$tmp/bulwark.toml"
+  "$bulwark" serve --config "$tmp/bulwark.toml" --data "$tmp/data" > "$tmp/serve.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 300); do
+    # a bare TCP connect: a TLS probe without a client certificate would be an admin_auth event
+    [ -f "$tmp/data/admin.bundle" ] && (exec 3<>"/dev/tcp/${admin%:*}/${admin#*:}") 2>/dev/null && break
+    sleep 0.2
+  done
+  [ -f "$tmp/data/admin.bundle" ] || { cat "$tmp/serve.log" >&2; echo "screenshots: the appliance did not start" >&2; exit 1; }
+  traffic "https://$public" "$tmp/data/ca.pem" &
+  pids+=($!)
+  sleep 5 # some history before the console connects
+  args+=(--bundle "$tmp/data/admin.bundle")
+fi
 export OUT_DIR="$out" CONSOLE_BIN="$bin"
 xvfb-run -a -s "-screen 0 1280x820x24" bash -c '
   set -o pipefail
