@@ -37,6 +37,8 @@ func BenchmarkDispatch(b *testing.B) {
 		s.Do(ctx, req)
 	}
 	lat := make([]time.Duration, 0, b.N)
+	pids := s.Pids()
+	w0, s0, wc0, sc0 := workersCPU(pids), selfCPU(), ctxSwitches(pids), ctxSwitches([]int{os.Getpid()})
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
@@ -47,6 +49,7 @@ func BenchmarkDispatch(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	perReq(b, pids, w0, s0, wc0, sc0)
 	p50, p99 := percentile(lat, 0.5), percentile(lat, 0.99)
 
 	// Baseline: the same app on core/jsrt in this process, no process boundary: the
@@ -81,7 +84,7 @@ func BenchmarkDispatchParallel(b *testing.B) {
 	s := start(b, handler(helloBody), sandbox.Limits{MemoryMB: 64, Concurrency: 16, Workers: 2}, sandbox.Options{})
 	req := &sandbox.Request{ID: "bench", Method: "GET", URL: "https://app.test/", Host: "app.test", Path: "/"}
 	pids := s.Pids()
-	w0, s0 := workersCPU(pids), selfCPU()
+	w0, s0, wc0, sc0 := workersCPU(pids), selfCPU(), ctxSwitches(pids), ctxSwitches([]int{os.Getpid()})
 	b.ResetTimer()
 	t0 := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
@@ -95,9 +98,42 @@ func BenchmarkDispatchParallel(b *testing.B) {
 	el := time.Since(t0)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/el.Seconds(), "req/s")
-	// CPU per request on each side: what the machine pays, whatever else runs on it.
-	b.ReportMetric(float64(workersCPU(pids)-w0)/float64(time.Microsecond)/float64(b.N), "worker-cpu-µs/req")
-	b.ReportMetric(float64(selfCPU()-s0)/float64(time.Microsecond)/float64(b.N), "supervisor-cpu-µs/req")
+	perReq(b, pids, w0, s0, wc0, sc0)
+}
+
+// perReq reports CPU and thread context switches per request on each side: what the machine
+// pays, whatever else runs on it. A context switch is a thread going to sleep and being woken,
+// the cost that dominates a dispatch on a loaded machine.
+func perReq(b *testing.B, pids []int, w0, s0 time.Duration, wc0, sc0 int64) {
+	n := float64(b.N)
+	b.ReportMetric(float64(workersCPU(pids)-w0)/float64(time.Microsecond)/n, "worker-cpu-µs/req")
+	b.ReportMetric(float64(selfCPU()-s0)/float64(time.Microsecond)/n, "supervisor-cpu-µs/req")
+	b.ReportMetric(float64(ctxSwitches(pids)-wc0)/n, "worker-ctxsw/req")
+	b.ReportMetric(float64(ctxSwitches([]int{os.Getpid()})-sc0)/n, "supervisor-ctxsw/req")
+}
+
+// ctxSwitches sums the voluntary and involuntary context switches of every thread of pids.
+func ctxSwitches(pids []int) int64 {
+	var total int64
+	for _, p := range pids {
+		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", p))
+		for _, t := range tasks {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", p, t.Name()))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "voluntary_ctxt_switches:"); ok {
+					n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					total += n
+				} else if v, ok := strings.CutPrefix(line, "nonvoluntary_ctxt_switches:"); ok {
+					n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					total += n
+				}
+			}
+		}
+	}
+	return total
 }
 
 // workersCPU sums user+system time of processes from /proc (clock ticks of 10 ms).

@@ -35,6 +35,11 @@ const channelFD = 3
 // serves it until the channel closes.
 func WorkerMain() int {
 	closeInheritedFDs(channelFD)
+	// One P: a request's path (netpoller wake, decode, VM, write) stays on one thread instead
+	// of waking an idle P's thread on every goroutine handoff, which costs more than the VM on
+	// a loaded machine. Parallelism comes from worker processes; the watchdog still runs
+	// beside a spinning VM because the runtime preempts it.
+	runtime.GOMAXPROCS(1)
 	// Load what must be read from disk before opens are refused: the local time zone.
 	_ = time.Now().Local().String()
 	// A runaway native recursion dies quickly at a small stack instead of growing to 1 GB.
@@ -163,9 +168,8 @@ type job struct {
 // serves that one job and ends.
 func (w *worker) vmThread(first job) {
 	run := func(j job) {
-		runtime.LockOSThread()
+		runtime.LockOSThread() // serve unlocks once the VM's CPU is measured
 		w.serve(j.id, j.req, threadCPUClock(unix.Gettid()))
-		runtime.UnlockOSThread()
 	}
 	if first.req != nil {
 		run(first)
@@ -236,6 +240,9 @@ type reqState struct {
 	interruptedAt time.Time
 }
 
+// serve runs one request on a runtime. It is called with the OS thread locked and unlocks it
+// as soon as the VM's CPU is measured: a locked goroutine that blocks (on the channel's write
+// lock, say) costs a thread handoff each way, so encoding and sending happen unlocked.
 func (w *worker) serve(id uint32, req *Request, clock int32) {
 	var v *vm
 	select {
@@ -243,6 +250,7 @@ func (w *worker) serve(id uint32, req *Request, clock int32) {
 	default:
 		nv, err := newVM(w)
 		if err != nil {
+			runtime.UnlockOSThread()
 			w.send(msgResponse, id, encodeResponse(nil, &Error{Outcome: Crash, Msg: err.Error()}))
 			return
 		}
@@ -261,6 +269,7 @@ func (w *worker) serve(id uint32, req *Request, clock int32) {
 	delete(w.watched, st)
 	hit, figure := st.hit, st.figure
 	w.watchMu.Unlock()
+	runtime.UnlockOSThread()
 
 	if hit != OK {
 		// The watchdog interrupted this runtime: whatever the call returned, the limit wins.
