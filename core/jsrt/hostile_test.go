@@ -241,3 +241,16 @@ func TestHostCallsAtModuleTopLevelRefused(t *testing.T) {
 		t.Fatalf("%q %v fetches=%d", res.Body, err, len(h.fetches))
 	}
 }
+
+func TestUnhandledRejectionsLogged(t *testing.T) {
+	h := newHost()
+	got, err := run(t, h, Options{}, `Promise.reject(new TypeError("forgotten")); Promise.reject(1).catch(() => {}); return new Response("ok")`)
+	if err != nil || got != "ok" || len(h.logs) != 1 || h.logs[0] != "error: unhandled promise rejection: TypeError: forgotten" {
+		t.Fatalf("%q %v logs=%q", got, err, h.logs)
+	}
+	// The handler's own failure is the error, not also a log line.
+	h2 := newHost()
+	if _, err := run(t, h2, Options{}, `throw new Error("own")`); err == nil || len(h2.logs) != 0 {
+		t.Fatalf("err=%v logs=%q", err, h2.logs)
+	}
+}

@@ -62,6 +62,9 @@ type VM struct {
 	timers   []timer
 	timerSeq uint64
 	active   bool // a request or scheduled event is being served (until Drain)
+	// rejected holds promises rejected with no handler yet; whatever is left when a run
+	// ends is logged, as browsers and Workers report unhandled rejections.
+	rejected []*goja.Promise
 }
 
 // timer is a pending setTimeout; timers fire on the loop in deadline order, so they need no
@@ -109,9 +112,23 @@ func Install(rt *goja.Runtime, host Host, opts Options) (v *VM, err error) {
 		return nil, fmt.Errorf("jsrt: prelude: %w", err)
 	}
 	rt.SetFieldNameMapper(hideReflection{})
-	rt.SetMaxCallStackSize(opts.StackDepth)
 	v = &VM{rt: rt, host: host, opts: opts, jobs: make(chan job, 256), hctx: context.Background(), hcancel: func() {},
 		proxyT: reflect.TypeOf(goja.Proxy{})}
+	rt.SetPromiseRejectionTracker(func(p *goja.Promise, op goja.PromiseRejectionOperation) {
+		if op == goja.PromiseRejectionReject {
+			if len(v.rejected) < 100 {
+				v.rejected = append(v.rejected, p)
+			}
+			return
+		}
+		for i, q := range v.rejected {
+			if q == p {
+				v.rejected = append(v.rejected[:i], v.rejected[i+1:]...)
+				break
+			}
+		}
+	})
+	rt.SetMaxCallStackSize(opts.StackDepth)
 
 	// Capture intrinsics before any app code can replace them.
 	v.errCtor = rt.Get("Error").ToObject(rt)
@@ -182,6 +199,7 @@ func (v *VM) Load(prog *goja.Program) (err error) {
 		return fmt.Errorf("jsrt: app start: the bundle defines no %s (build it with core/bundle)", GlobalName)
 	}
 	v.app = ns
+	v.reportRejections(nil)
 	return nil
 }
 
@@ -364,10 +382,24 @@ func (v *VM) await(ctx context.Context, pv goja.Value) (goja.Value, error) {
 			return nil, v.scriptErr(err)
 		}
 	}
+	v.reportRejections(p)
 	if p.State() == goja.PromiseStateRejected {
 		return nil, v.describe(p.Result(), nil)
 	}
 	return p.Result(), nil
+}
+
+// reportRejections logs promises that were rejected and never handled, except the run's
+// own result, which the caller reports.
+func (v *VM) reportRejections(own *goja.Promise) {
+	for _, p := range v.rejected {
+		if p == own || p.State() != goja.PromiseStateRejected {
+			continue
+		}
+		se := v.describe(p.Result(), nil)
+		v.host.Log(v.hctx, "error", truncate("unhandled promise rejection: "+se.Error(), v.opts.LogLineBytes))
+	}
+	v.rejected = v.rejected[:0]
 }
 
 func (v *VM) nextTimer() int {
