@@ -95,7 +95,7 @@ func readPayloads(t testing.TB, root string, c corpus) []string {
 // through the WAF stage in block mode at the default settings, and prints the table.
 // The bulk goes in-process through the middleware (the same handler the HTTPS front runs);
 // every 50th payload also goes over real HTTPS on loopback, and both paths must agree.
-// Under -race every 50th payload is sent and under -short every 7th (deterministic
+// Under -race every 100th payload is sent and under -short every 7th (deterministic
 // samples); the plain `go test ./core/waf` run sends every payload.
 func TestDetectionTable(t *testing.T) {
 	root := corpora(t)
@@ -106,7 +106,7 @@ func TestDetectionTable(t *testing.T) {
 	step := 1
 	switch {
 	case raceEnabled:
-		step = 50 // the race detector makes Coraza ~10x slower; the plain run sends everything
+		step = 100 // the race detector makes Coraza ~10x slower; the plain run sends everything
 	case testing.Short():
 		step = 7
 	}
@@ -197,7 +197,7 @@ func TestDetectionTable(t *testing.T) {
 		}
 		fmt.Fprintf(&table, "%-38s %7d %8.2f%% %8.2f%% %9s  %s\n", c.name, len(ps), q*100, f*100, req, status)
 		if raceEnabled {
-			// a 1-in-50 sample of a few hundred lines cannot carry the thresholds; under the
+			// a 1-in-100 sample of a few hundred lines cannot carry the thresholds; under the
 			// race detector only gross failures are asserted (the plain run asserts them all)
 			limit = 0.5
 			if !c.attack {
