@@ -242,8 +242,9 @@ type proc struct {
 }
 
 type pendingReq struct {
-	req *Request
-	ch  chan result
+	req      *Request
+	ch       chan result
+	deadline time.Time // backstop: the worker is killed if no answer came by then
 }
 
 type result struct {
@@ -340,6 +341,7 @@ func (s *Supervisor) spawn() (*proc, error) {
 	}
 	s.statsMu.Unlock()
 	go p.readLoop()
+	go p.watchPending()
 	return p, nil
 }
 
@@ -541,16 +543,21 @@ func (s *Supervisor) Do(ctx context.Context, req *Request) (*Response, error) {
 	if len(req.Body) > s.lim.RequestBodyBytes {
 		return nil, &Error{Outcome: TooLarge, Figure: fmt.Sprintf("request body %d bytes of %d", len(req.Body), s.lim.RequestBodyBytes)}
 	}
-	// Wait briefly for a free runtime: a burst queues for a moment, a flood is refused.
-	wait := time.NewTimer(min(s.lim.Wall, 250*time.Millisecond))
+	// Wait briefly for a free runtime: a burst queues for a moment, a flood is refused. A free
+	// slot is taken without arming a timer.
 	select {
 	case s.sem <- struct{}{}:
-		wait.Stop()
-	case <-wait.C:
-		return nil, &Error{Outcome: Overloaded, Figure: fmt.Sprintf("%d in flight", cap(s.sem))}
-	case <-ctx.Done():
-		wait.Stop()
-		return nil, ctx.Err()
+	default:
+		wait := time.NewTimer(min(s.lim.Wall, 250*time.Millisecond))
+		select {
+		case s.sem <- struct{}{}:
+			wait.Stop()
+		case <-wait.C:
+			return nil, &Error{Outcome: Overloaded, Figure: fmt.Sprintf("%d in flight", cap(s.sem))}
+		case <-ctx.Done():
+			wait.Stop()
+			return nil, ctx.Err()
+		}
 	}
 	defer func() { <-s.sem }()
 	p := s.pick()
@@ -559,7 +566,9 @@ func (s *Supervisor) Do(ctx context.Context, req *Request) (*Response, error) {
 	}
 	p.inflight.Add(1)
 	defer p.inflight.Add(-1)
-	pr := &pendingReq{req: req, ch: make(chan result, 1)}
+	// The worker enforces wall time itself; the proc's backstop (one ticker per worker, not a
+	// timer per request) kills a worker that cannot.
+	pr := &pendingReq{req: req, ch: make(chan result, 1), deadline: time.Now().Add(s.backstop())}
 	p.mu.Lock()
 	p.nextID++
 	id := p.nextID
@@ -573,26 +582,43 @@ func (s *Supervisor) Do(ctx context.Context, req *Request) (*Response, error) {
 		// The reader notices the broken channel and fails the request through die.
 		p.kill("write failed")
 	}
-	// The worker enforces wall time itself; this is the backstop for a worker that cannot.
-	backstop := time.NewTimer(s.lim.Wall + max(time.Second, 4*s.lim.CPU))
-	defer backstop.Stop()
-	select {
-	case r := <-pr.ch:
-		if r.err != nil {
-			s.emit(req, r.err)
-			return r.resp, r.err
-		}
-		return r.resp, nil
-	case <-backstop.C:
-		p.mu.Lock()
-		if p.fatal == nil {
-			p.fatal = &fatalNote{reqID: req.ID, outcome: WallLimit, figure: fmt.Sprintf("no answer within %s", s.lim.Wall)}
-		}
-		p.mu.Unlock()
-		p.kill("unresponsive")
-		r := <-pr.ch // die() delivers it
+	r := <-pr.ch // the reader or, for a dead or killed worker, die() delivers it
+	if r.err != nil {
 		s.emit(req, r.err)
-		return nil, r.err
+		return r.resp, r.err
+	}
+	return r.resp, nil
+}
+
+// backstop is how long a request may go unanswered before the supervisor kills its worker.
+func (s *Supervisor) backstop() time.Duration { return s.lim.Wall + max(time.Second, 4*s.lim.CPU) }
+
+// watchPending is the backstop for a worker that cannot enforce wall time itself: it kills
+// the worker once a request is past its deadline, and die() fails every pending request.
+func (p *proc) watchPending() {
+	t := time.NewTicker(min(max(p.s.lim.Wall/20, 10*time.Millisecond), 250*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-p.dead:
+			return
+		case now := <-t.C:
+			p.mu.Lock()
+			var late *pendingReq
+			for _, pr := range p.pending {
+				if now.After(pr.deadline) && (late == nil || pr.deadline.Before(late.deadline)) {
+					late = pr
+				}
+			}
+			if late != nil && p.fatal == nil {
+				p.fatal = &fatalNote{reqID: late.req.ID, outcome: WallLimit, figure: fmt.Sprintf("no answer within %s", p.s.lim.Wall)}
+			}
+			p.mu.Unlock()
+			if late != nil {
+				p.kill("unresponsive")
+				return
+			}
+		}
 	}
 }
 
