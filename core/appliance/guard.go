@@ -122,7 +122,11 @@ func guardOptions(gc config.Guard, appOf func(*http.Request) string) guard.Optio
 		for i, k := range r.Kinds {
 			kinds[i] = event.Kind(k)
 		}
-		o.Rules = append(o.Rules, guard.Rule{Name: r.Name, Kinds: kinds, MaxMatches: r.MaxMatches, FindTime: r.FindTime.D(), BanTime: r.BanTime.D()})
+		actions := make([]event.Action, len(r.Actions))
+		for i, x := range r.Actions {
+			actions[i] = event.Action(x)
+		}
+		o.Rules = append(o.Rules, guard.Rule{Name: r.Name, Kinds: kinds, Actions: actions, MaxMatches: r.MaxMatches, FindTime: r.FindTime.D(), BanTime: r.BanTime.D()})
 	}
 	return o
 }

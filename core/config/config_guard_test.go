@@ -20,6 +20,7 @@ func TestGuardBadInputNamesTheField(t *testing.T) {
 		{"[[guard.rules]]\nname = \"x\"\nkinds = [\"sqli\", \"bogus\"]\nmax_matches = 3\nfind_time = \"1m\"\nban_time = \"1h\"\n", `guard.rules[0].kinds[1]: rule "x": unknown event kind "bogus"`},
 		{"[[guard.rules]]\nname = \"x\"\nkinds = [\"sqli\"]\nmax_matches = 0\nfind_time = \"1m\"\nban_time = \"1h\"\n", `guard.rules[0].max_matches`},
 		{"[[guard.rules]]\nname = \"x\"\nkinds = [\"sqli\"]\nmax_matches = 1\nfind_time = \"1m\"\n", `guard.rules[0].ban_time`},
+		{"[[guard.rules]]\nname = \"x\"\nkinds = [\"sqli\"]\nactions = [\"banned\"]\nmax_matches = 1\nfind_time = \"1m\"\nban_time = \"1h\"\n", `guard.rules[0].actions[0]: rule "x": unknown action "banned"`},
 		{"[guard.rate_limit]\nper_ip = 5\nper_ip_burst = 0\n", `guard.rate_limit.per_ip`},
 		{"[guard.bans]\nincrement_factor = 0.5\n", `guard.bans.increment_factor`},
 		{"[guard.scenarios.sensitive_files]\nmax = 0\n", `guard.scenarios.sensitive_files.max`},

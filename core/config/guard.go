@@ -41,6 +41,7 @@ type GuardBans struct {
 type GuardRule struct {
 	Name       string   `toml:"name"`
 	Kinds      []string `toml:"kinds"`
+	Actions    []string `toml:"actions"` // blocked, logged, throttled; empty = any
 	MaxMatches int      `toml:"max_matches"`
 	FindTime   Duration `toml:"find_time"`
 	BanTime    Duration `toml:"ban_time"`
@@ -149,6 +150,11 @@ func (g *Guard) validate() error {
 		for j, k := range r.Kinds {
 			if !guardRuleKinds[k] {
 				return Errorf(fmt.Sprintf("%s.kinds[%d]", f, j), "rule %q: unknown event kind %q", r.Name, k)
+			}
+		}
+		for j, a := range r.Actions {
+			if a != "blocked" && a != "logged" && a != "throttled" {
+				return Errorf(fmt.Sprintf("%s.actions[%d]", f, j), "rule %q: unknown action %q (blocked, logged or throttled)", r.Name, a)
 			}
 		}
 		if r.MaxMatches < 1 {

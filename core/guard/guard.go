@@ -22,6 +22,7 @@ import (
 type Rule struct {
 	Name       string
 	Kinds      []event.Kind
+	Actions    []event.Action // count only events with one of these actions; empty = any
 	MaxMatches int
 	FindTime   time.Duration
 	BanTime    time.Duration
@@ -54,7 +55,8 @@ type Options struct {
 // DefaultRules are the jails fed from the event bus.
 func DefaultRules() []Rule {
 	return []Rule{
-		{Name: "attacks", Kinds: []event.Kind{event.XSS, event.SQLi, event.Traversal, event.WAF}, MaxMatches: 10, FindTime: 10 * time.Minute, BanTime: 30 * time.Minute},
+		// Only blocked attacks: a WAF in detect mode must not ban behind the operator's back.
+		{Name: "attacks", Kinds: []event.Kind{event.XSS, event.SQLi, event.Traversal, event.WAF}, Actions: []event.Action{event.Blocked}, MaxMatches: 10, FindTime: 10 * time.Minute, BanTime: 30 * time.Minute},
 		{Name: "login-failures", Kinds: []event.Kind{event.LoginFailed}, MaxMatches: 10, FindTime: 10 * time.Minute, BanTime: 30 * time.Minute},
 		{Name: "credential-stuffing", Kinds: []event.Kind{event.CredentialStuffing}, MaxMatches: 1, FindTime: time.Minute, BanTime: time.Hour},
 		{Name: "csrf", Kinds: []event.Kind{event.CSRF}, MaxMatches: 10, FindTime: 10 * time.Minute, BanTime: 15 * time.Minute},
@@ -111,6 +113,18 @@ func (g *Guard) allowed(a netip.Addr) (string, bool) { return g.lists.Load().all
 type jail struct {
 	Rule
 	w *window
+}
+
+func (j *jail) counts(a event.Action) bool {
+	if len(j.Actions) == 0 {
+		return true
+	}
+	for _, x := range j.Actions {
+		if x == a {
+			return true
+		}
+	}
+	return false
 }
 
 // New validates opts and builds a Guard over store (nil = a fresh MemoryBans). Every error
@@ -336,6 +350,9 @@ func (g *Guard) Observe(e event.Event) {
 	}
 	now := g.now()
 	for _, j := range jails {
+		if !j.counts(e.Action) {
+			continue
+		}
 		if n, tripped := j.w.add(addr.String(), now); tripped {
 			reason := fmt.Sprintf("%d %s events within %s", n, kindsString(j.Kinds), j.FindTime)
 			g.banAndReport(addr, j.Name, j.BanTime, reason, event.Event{Method: e.Method, Host: e.Host, Path: e.Path, App: e.App})

@@ -365,3 +365,20 @@ func TestSensitivePathMatchEqualsContains(t *testing.T) {
 		}
 	}
 }
+
+func TestAttackRuleCountsOnlyBlockedEvents(t *testing.T) {
+	g, _ := New(Options{}, nil, nil)
+	addr := "198.51.100.44"
+	for i := 0; i < 20; i++ {
+		g.Observe(event.Event{Kind: event.SQLi, Action: event.Logged, IP: addr, Rule: "942100"})
+	}
+	if _, ok := g.Store().IsBanned(netip.MustParseAddr(addr), time.Now()); ok {
+		t.Fatal("detect-mode (logged) attacks led to a ban")
+	}
+	for i := 0; i < 10; i++ {
+		g.Observe(event.Event{Kind: event.SQLi, Action: event.Blocked, IP: addr, Rule: "942100"})
+	}
+	if b, ok := g.Store().IsBanned(netip.MustParseAddr(addr), time.Now()); !ok || b.Rule != "attacks" {
+		t.Fatalf("10 blocked attacks: ban %+v", b)
+	}
+}
