@@ -167,6 +167,10 @@ func (v *policiesScreen) refresh() {
 			v.headers.SetOptions(p.HeadersChoices)
 			v.headers.SetSelected(p.HeadersProfile)
 			v.updatePreview()
+			if len(p.Notes) > 0 && v.htmlMsg.Text == "" {
+				v.htmlMsg.Importance = widget.WarningImportance
+				v.htmlMsg.SetText(strings.Join(p.Notes, "; "))
+			}
 		})
 	run(v.s, func(ctx context.Context) ([]source.App, error) { return v.s.app.Apps(ctx) },
 		func(apps []source.App, err error) {

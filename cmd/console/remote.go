@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -429,16 +430,41 @@ func (r *remote) AppLog(ctx context.Context, app string, n int) ([]string, error
 	return out, nil
 }
 
-// Policy documents (core/admin ConfigService names).
+// Policy documents: the config sections core/admin serves under /policies, with their TOML
+// key names (core/config waf.go and headers.go).
 type wafDoc struct {
-	Mode       string                `json:"mode"`
-	Paranoia   int                   `json:"paranoia"`
-	Exclusions []source.WAFExclusion `json:"exclusions"`
+	Mode       string         `json:"mode"`
+	Paranoia   int            `json:"paranoia"`
+	Exclusions []wafExclusion `json:"exclusions,omitempty"`
+}
+
+type wafExclusion struct {
+	App    string `json:"app,omitempty"`
+	Prefix string `json:"prefix"`
+	Rules  []int  `json:"rules"`
+	Target string `json:"target,omitempty"`
+}
+
+func (w wafDoc) exclusions() []source.WAFExclusion {
+	var out []source.WAFExclusion
+	for _, x := range w.Exclusions {
+		for _, r := range x.Rules {
+			out = append(out, source.WAFExclusion{Rule: strconv.Itoa(r), Path: x.Prefix, App: x.App})
+		}
+	}
+	return out
 }
 
 type headersDoc struct {
-	Profile  string   `json:"profile"`
-	Profiles []string `json:"profiles,omitempty"`
+	Profile string `json:"profile"`
+}
+
+// defaultHTML is shown when the appliance does not serve its sanitizer whitelist, so the
+// preview still demonstrates a safe policy.
+var defaultHTML = source.HTMLPolicy{
+	Tags: []source.TagRule{{Tag: "a", Attrs: []string{"href", "title"}}, {Tag: "b"}, {Tag: "i"}, {Tag: "em"}, {Tag: "strong"},
+		{Tag: "p"}, {Tag: "ul"}, {Tag: "ol"}, {Tag: "li"}, {Tag: "code"}, {Tag: "pre"}, {Tag: "blockquote"}, {Tag: "img", Attrs: []string{"src", "alt"}}},
+	Schemes: []string{"https", "mailto"},
 }
 
 func (r *remote) Policies(ctx context.Context) (source.Policies, error) {
@@ -450,20 +476,21 @@ func (r *remote) Policies(ctx context.Context) (source.Policies, error) {
 	var errs []error
 	if d, ok := docs["html"]; ok {
 		errs = append(errs, json.Unmarshal(d, &p.HTML))
+	} else {
+		p.HTML = defaultHTML
+		p.Notes = append(p.Notes, "this appliance does not serve its HTML whitelist; the console's default is shown")
 	}
 	if d, ok := docs["waf"]; ok {
 		var w wafDoc
 		errs = append(errs, json.Unmarshal(d, &w))
-		p.WAF, p.Exclusions = source.WAFSettings{Mode: w.Mode, Paranoia: w.Paranoia}, w.Exclusions
+		p.WAF, p.Exclusions = source.WAFSettings{Mode: w.Mode, Paranoia: w.Paranoia}, w.exclusions()
 	}
 	if d, ok := docs["headers"]; ok {
 		var h headersDoc
 		errs = append(errs, json.Unmarshal(d, &h))
-		p.HeadersProfile, p.HeadersChoices = h.Profile, h.Profiles
+		p.HeadersProfile = h.Profile
 	}
-	if len(p.HeadersChoices) == 0 {
-		p.HeadersChoices = []string{"strict", "standard", "relaxed", "off"}
-	}
+	p.HeadersChoices = []string{"default", "strict"}
 	if err := errors.Join(errs...); err != nil {
 		return p, fmt.Errorf("policies from the appliance are not in the form this console knows: %w", err)
 	}
@@ -515,7 +542,11 @@ func (r *remote) AddWAFExclusion(ctx context.Context, x source.WAFExclusion) err
 	if err != nil {
 		return err
 	}
-	w.Exclusions = append(w.Exclusions, x)
+	rule, err := strconv.Atoi(x.Rule)
+	if err != nil {
+		return fmt.Errorf("rule %q: WAF exclusions take numeric CRS rule ids", x.Rule)
+	}
+	w.Exclusions = append(w.Exclusions, wafExclusion{App: x.App, Prefix: x.Path, Rules: []int{rule}})
 	return r.putPolicy(ctx, "waf", w)
 }
 
@@ -524,9 +555,16 @@ func (r *remote) RemoveWAFExclusion(ctx context.Context, x source.WAFExclusion) 
 	if err != nil {
 		return err
 	}
-	var keep []source.WAFExclusion
+	var keep []wafExclusion
 	for _, y := range w.Exclusions {
-		if y != x {
+		var rules []int
+		for _, rule := range y.Rules {
+			if y.App != x.App || y.Prefix != x.Path || strconv.Itoa(rule) != x.Rule {
+				rules = append(rules, rule)
+			}
+		}
+		if len(rules) > 0 {
+			y.Rules = rules
 			keep = append(keep, y)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -93,5 +94,19 @@ func TestErrorKindsMapToTheConsoles(t *testing.T) {
 		if !errors.Is(err, c.want) || !errors.Is(err, c.in) {
 			t.Errorf("wrap(%v) = %v", c.in, err)
 		}
+	}
+}
+
+// The appliance serves [waf] with TOML key names; each rule of an exclusion is one row.
+func TestWAFDocMapsToExclusionRows(t *testing.T) {
+	var w wafDoc
+	doc := `{"mode":"block","paranoia":2,"exclusions":[{"app":"shop","prefix":"/search","rules":[942100,942430]}]}`
+	if err := json.Unmarshal([]byte(doc), &w); err != nil {
+		t.Fatal(err)
+	}
+	got := w.exclusions()
+	want := []source.WAFExclusion{{Rule: "942100", Path: "/search", App: "shop"}, {Rule: "942430", Path: "/search", App: "shop"}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] || w.Mode != "block" || w.Paranoia != 2 {
+		t.Fatalf("got %+v from %s", got, doc)
 	}
 }

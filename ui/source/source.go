@@ -226,6 +226,8 @@ type Policies struct {
 	Exclusions     []WAFExclusion
 	HeadersProfile string
 	HeadersChoices []string
+	// Notes are things the operator should know about these policies (shown on the screen).
+	Notes []string
 }
 
 // HTMLPolicy is the sanitizer whitelist: tags with their allowed attributes, and URL schemes.
