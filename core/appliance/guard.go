@@ -99,7 +99,7 @@ func csrfKey(data string) ([]byte, error) {
 func guardOptions(gc config.Guard, appOf func(*http.Request) string) guard.Options {
 	rate := func(perSec float64, burst int) guard.Rate {
 		if perSec == 0 {
-			return guard.Off
+			return guard.Off()
 		}
 		return guard.Rate{PerSecond: perSec, Burst: burst}
 	}

@@ -159,7 +159,7 @@ func TestRateLimitAnswers429WithRetryAfter(t *testing.T) {
 		t.Errorf("rate_limit events: %+v", ev)
 	}
 	// Per-app limit applies across addresses.
-	g2, _ := New(Options{PerIP: Off, AppRates: map[string]Rate{"shop": {PerSecond: 1, Burst: 1}}, AppOf: func(*http.Request) string { return "shop" }}, nil, nil)
+	g2, _ := New(Options{PerIP: Off(), AppRates: map[string]Rate{"shop": {PerSecond: 1, Burst: 1}}, AppOf: func(*http.Request) string { return "shop" }}, nil, nil)
 	srv2, c2 := tlsFront(t, g2, http.NotFoundHandler())
 	get(t, c2, srv2.URL+"/")
 	if res := get(t, c2, srv2.URL+"/"); res.StatusCode != 429 {

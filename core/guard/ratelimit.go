@@ -20,8 +20,8 @@ type Rate struct {
 	Burst     int
 }
 
-// Off is a Rate that never limits.
-var Off = Rate{PerSecond: 0, Burst: -1}
+// Off returns a Rate that never limits.
+func Off() Rate { return Rate{PerSecond: 0, Burst: -1} }
 
 func (r Rate) off() bool { return r.Burst < 0 }
 
