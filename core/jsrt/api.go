@@ -76,6 +76,7 @@ type Request struct {
 	Method string
 	URL    string // absolute
 	Header http.Header
+	Flat   []string // name, value pairs in wire order; used instead of Header when Header is nil
 	Body   []byte
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -167,7 +168,7 @@ func (v *VM) async(work func(ctx context.Context) (func() (goja.Value, error), e
 	}
 	p, resolve, reject := v.rt.NewPromise()
 	v.pending++
-	gen, hctx, jobs := v.gen, v.hctx, v.jobs
+	gen, hctx, jobs := v.gen, v.hostCtx(), v.jobs
 	go func() {
 		var mk func() (goja.Value, error)
 		var err error
@@ -272,6 +273,34 @@ func (v *VM) bindings() *goja.Object {
 		rand.Read(b)
 		return v.buf(b), nil
 	})
+	set("isToken", func(c goja.FunctionCall) (goja.Value, error) {
+		s, err := argStr(c, 0)
+		if err != nil {
+			return nil, err
+		}
+		return rt.ToValue(isToken(s)), nil
+	})
+	set("headerName", func(c goja.FunctionCall) (goja.Value, error) {
+		s, err := argStr(c, 0)
+		if err != nil {
+			return nil, err
+		}
+		if !isToken(s) {
+			return nil, argError("invalid header name " + jsonQuote(s))
+		}
+		return rt.ToValue(strings.ToLower(s)), nil
+	})
+	set("headerValue", func(c goja.FunctionCall) (goja.Value, error) {
+		s, err := argStr(c, 0)
+		if err != nil {
+			return nil, err
+		}
+		s = strings.Trim(s, " \t")
+		if strings.ContainsAny(s, "\r\n\x00") {
+			return nil, argError("invalid header value (contains CR, LF or NUL)")
+		}
+		return rt.ToValue(s), nil
+	})
 	set("randomUUID", func(goja.FunctionCall) (goja.Value, error) {
 		return rt.ToValue(uuid4()), nil
 	})
@@ -337,7 +366,7 @@ func (v *VM) bindings() *goja.Object {
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, err
 		}
-		v.host.Log(v.hctx, level, truncate(line, v.opts.LogLineBytes))
+		v.host.Log(v.hostCtx(), level, truncate(line, v.opts.LogLineBytes))
 		return nil, nil
 	})
 	set("secret", func(c goja.FunctionCall) (goja.Value, error) {
@@ -348,7 +377,7 @@ func (v *VM) bindings() *goja.Object {
 		if !slices.Contains(v.opts.Secrets, name) {
 			return nil, argError("no such secret")
 		}
-		s, err := v.host.Secret(v.hctx, name)
+		s, err := v.host.Secret(v.hostCtx(), name)
 		if err != nil {
 			return nil, err
 		}
@@ -360,7 +389,7 @@ func (v *VM) bindings() *goja.Object {
 		if err := errors.Join(err1, err2); err != nil {
 			return nil, err
 		}
-		out, err := v.host.Sanitize(v.hctx, html, policy)
+		out, err := v.host.Sanitize(v.hostCtx(), html, policy)
 		if err != nil {
 			return nil, err
 		}
@@ -378,7 +407,7 @@ func (v *VM) bindings() *goja.Object {
 		default:
 			return nil, argError("unknown security signal")
 		}
-		return nil, v.host.Security(v.hctx, SecuritySignal{Kind: kind, User: truncate(user, 256), Field: truncate(field, 256)})
+		return nil, v.host.Security(v.hostCtx(), SecuritySignal{Kind: kind, User: truncate(user, 256), Field: truncate(field, 256)})
 	})
 	set("timer", func(c goja.FunctionCall) (goja.Value, error) {
 		ms, err := argInt(c, 0)
@@ -517,4 +546,34 @@ func uuid4() string {
 		out = append(out, hex[x>>4], hex[x&15])
 	}
 	return string(out)
+}
+
+// isToken reports whether s is an HTTP token (a valid header name or method).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 || !tokenChar[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChar = func() (t [128]bool) {
+	for _, c := range "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" {
+		t[c] = true
+	}
+	return t
+}()
+
+// jsonQuote quotes s as JSON.stringify would (no HTML escaping), for error messages.
+func jsonQuote(s string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)
+	return strings.TrimSuffix(b.String(), "\n")
 }

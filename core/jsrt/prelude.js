@@ -12,18 +12,30 @@
   const freeze = Object.freeze, defProp = Object.defineProperty;
   const arrFrom = Array.from;
   const apply = Reflect.apply;
-  const str = (v) => (typeof v === "string" ? v : String(v));
+  // Intrinsics are captured here, before app code runs: an app (or a polyfill it bundles) may
+  // replace String, Number, Array.prototype.push and friends, and must not break its own
+  // responses. Request-time code below calls only these, index loops and host functions.
+  const Str = String, Num = Number, isInt = Number.isInteger, keysOf = Object.keys;
+  const NOARGS = freeze([]);
+  const SP = String.prototype;
+  const sUpper = SP.toUpperCase, sIndexOf = SP.indexOf;
+  const upper = (s) => apply(sUpper, s, NOARGS);
+  const hasChar = (s, c) => apply(sIndexOf, s, [c]) >= 0;
+  const abSlice = AB.prototype.slice;
+  const sliceAB = (b, from, to) => apply(abSlice, b, to === undefined ? [from] : [from, to]);
+  const str = (v) => (typeof v === "string" ? v : Str(v));
+  const inList = (l, x) => { for (let i = 0; i < l.length; i++) if (l[i] === x) return true; return false; };
 
   const def = (obj, name, value) => defProp(obj, name, { value, writable: true, configurable: true, enumerable: false });
 
   // toBytes copies any body-like value into a fresh Uint8Array.
   function toBytes(v) {
-    if (v instanceof AB) return new U8(v.slice(0));
-    if (isView(v)) return new U8(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
+    if (v instanceof AB) return new U8(sliceAB(v, 0));
+    if (isView(v)) return new U8(sliceAB(v.buffer, v.byteOffset, v.byteOffset + v.byteLength));
     return new U8(host.utf8Encode(str(v)));
   }
   function bufOf(u8) {
-    return u8.byteOffset === 0 && u8.byteLength === u8.buffer.byteLength ? u8.buffer : u8.buffer.slice(u8.byteOffset, u8.byteOffset + u8.byteLength);
+    return u8.byteOffset === 0 && u8.byteLength === u8.buffer.byteLength ? u8.buffer : sliceAB(u8.buffer, u8.byteOffset, u8.byteOffset + u8.byteLength);
   }
 
   // ---- TextEncoder / TextDecoder (UTF-8 only) ----
@@ -58,37 +70,17 @@
   }
 
   // ---- Headers ----
-  // Character loops, not regular expressions: goja evaluates regexps far slower, and these
-  // run for every header of every request.
-  const tchar = new U8(128);
-  for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") tchar[c.charCodeAt(0)] = 1;
-  function isToken(s) {
-    if (s.length === 0) return false;
-    for (let i = 0; i < s.length; i++) {
-      const c = s.charCodeAt(i);
-      if (c >= 128 || tchar[c] === 0) return false;
-    }
-    return true;
-  }
-  function hname(n) {
-    n = str(n);
-    if (!isToken(n)) throw new TE(`invalid header name ${JSON.stringify(n)}`);
-    return n.toLowerCase();
-  }
-  function hvalue(v) {
-    v = str(v);
-    let a = 0, b = v.length;
-    while (a < b && (v.charCodeAt(a) === 32 || v.charCodeAt(a) === 9)) a++;
-    while (b > a && (v.charCodeAt(b - 1) === 32 || v.charCodeAt(b - 1) === 9)) b--;
-    if (a > 0 || b < v.length) v = v.slice(a, b);
-    if (v.indexOf("\r") >= 0 || v.indexOf("\n") >= 0 || v.indexOf("\0") >= 0) throw new TE("invalid header value (contains CR, LF or NUL)");
-    return v;
-  }
+  // Names and values are checked in Go (host.headerName lowercases a token, host.headerValue
+  // trims and refuses CR, LF and NUL): faster than character loops in the VM, and no
+  // prototype method an app can replace is involved.
+  const isToken = (s) => host.isToken(s);
+  const hname = (n) => host.headerName(str(n));
+  const hvalue = (v) => host.headerValue(str(v));
   class Headers {
     #list = []; // [lowercase name, value]
     constructor(init) {
       if (init === undefined || init === null) return;
-      if (init instanceof Headers) { for (const [k, v] of init.#list) this.#list.push([k, v]); return; }
+      if (init instanceof Headers) { const l = init.#list, out = new Array(l.length); for (let i = 0; i < l.length; i++) out[i] = [l[i][0], l[i][1]]; this.#list = out; return; }
       if (typeof init !== "object") throw new TE("Headers: init must be an object or an iterable of pairs");
       if (typeof init[Symbol.iterator] === "function") {
         for (const pair of init) {
@@ -98,32 +90,42 @@
         }
         return;
       }
-      for (const k of Object.keys(init)) this.append(k, init[k]);
+      const ks = keysOf(init);
+      for (let i = 0; i < ks.length; i++) this.append(ks[i], init[ks[i]]);
     }
-    append(n, v) { this.#list.push([hname(n), hvalue(v)]); }
+    append(n, v) { const l = this.#list; l[l.length] = [hname(n), hvalue(v)]; }
     set(n, v) {
       n = hname(n); v = hvalue(v);
-      const out = [];
+      const l = this.#list, out = [];
       let done = false;
-      for (const e of this.#list) {
-        if (e[0] !== n) out.push(e);
-        else if (!done) { out.push([n, v]); done = true; }
+      for (let i = 0; i < l.length; i++) {
+        if (l[i][0] !== n) out[out.length] = l[i];
+        else if (!done) { out[out.length] = [n, v]; done = true; }
       }
-      if (!done) out.push([n, v]);
+      if (!done) out[out.length] = [n, v];
       this.#list = out;
     }
-    get(n) {
+    get(n) { return joinValues(this.#list, hname(n)); }
+    getSetCookie() { return valuesOf(this.#list, "set-cookie"); }
+    has(n) { n = hname(n); const l = this.#list; for (let i = 0; i < l.length; i++) if (l[i][0] === n) return true; return false; }
+    delete(n) {
       n = hname(n);
-      const vs = this.#list.filter((e) => e[0] === n).map((e) => e[1]);
-      return vs.length ? vs.join(", ") : null;
+      const l = this.#list, out = [];
+      for (let i = 0; i < l.length; i++) if (l[i][0] !== n) out[out.length] = l[i];
+      this.#list = out;
     }
-    getSetCookie() { return this.#list.filter((e) => e[0] === "set-cookie").map((e) => e[1]); }
-    has(n) { n = hname(n); return this.#list.some((e) => e[0] === n); }
-    delete(n) { n = hname(n); this.#list = this.#list.filter((e) => e[0] !== n); }
     *entries() {
-      const names = [...new Set(this.#list.map((e) => e[0]))].sort();
-      for (const n of names) {
-        if (n === "set-cookie") { for (const v of this.getSetCookie()) yield [n, v]; } else yield [n, this.get(n)];
+      const l = this.#list, names = [];
+      for (let i = 0; i < l.length; i++) if (!inList(names, l[i][0])) names[names.length] = l[i][0];
+      for (let i = 1; i < names.length; i++) { // insertion sort: few names, no patchable sort
+        const x = names[i];
+        let j = i - 1;
+        for (; j >= 0 && names[j] > x; j--) names[j + 1] = names[j];
+        names[j + 1] = x;
+      }
+      for (let i = 0; i < names.length; i++) {
+        const n = names[i];
+        if (n === "set-cookie") { const vs = valuesOf(l, n); for (let k = 0; k < vs.length; k++) yield [n, vs[k]]; } else yield [n, joinValues(l, n)];
       }
     }
     *keys() { for (const [k] of this.entries()) yield k; }
@@ -138,6 +140,16 @@
       Headers.addDefault = (h, n, v) => { for (let i = 0; i < h.#list.length; i++) if (h.#list[i][0] === n) return; h.#list[h.#list.length] = [n, v]; };
     }
     static { Headers.flat = (h) => { const l = h.#list, out = new Array(2 * l.length); for (let i = 0; i < l.length; i++) { out[2 * i] = l[i][0]; out[2 * i + 1] = l[i][1]; } return out; }; }
+  }
+  function valuesOf(l, n) {
+    const out = [];
+    for (let i = 0; i < l.length; i++) if (l[i][0] === n) out[out.length] = l[i][1];
+    return out;
+  }
+  function joinValues(l, n) {
+    let s = null;
+    for (let i = 0; i < l.length; i++) if (l[i][0] === n) s = s === null ? l[i][1] : s + ", " + l[i][1];
+    return s;
   }
   const headersFlat = Headers.flat, trustedHeaders = Headers.trusted, addDefault = Headers.addDefault;
   delete Headers.flat; delete Headers.trusted; delete Headers.addDefault;
@@ -156,7 +168,7 @@
       return new U8(host.utf8Encode(body));
     }
     if (body instanceof AB || isView(body)) return toBytes(body);
-    if (body instanceof G.URLSearchParams) {
+    if (body instanceof USP) {
       if (!headers.has("content-type")) headers.set("content-type", "application/x-www-form-urlencoded;charset=UTF-8");
       return toBytes(body.toString());
     }
@@ -196,15 +208,15 @@
       init = init || {};
       const headers = trusted === TRUSTED ? init.headers : new Headers(init.headers !== undefined ? init.headers : src ? src.headers : undefined);
       let method = init.method !== undefined ? str(init.method) : src ? src.method : "GET";
-      if (methods.includes(method.toUpperCase())) method = method.toUpperCase();
-      if (!isToken(method) || forbidden.includes(method.toUpperCase())) throw new TE(`invalid method ${method}`);
+      if (inList(methods, upper(method))) method = upper(method);
+      if (!isToken(method) || inList(forbidden, upper(method))) throw new TE(`invalid method ${method}`);
       let bytes = null;
       if (init.body !== undefined && init.body !== null) bytes = bodyInit(init.body, headers);
       else if (src) bytes = peekBody(src) ? new U8(peekBody(src)) : null;
       if (bytes && (method === "GET" || method === "HEAD")) throw new TE("Request with GET/HEAD method cannot have a body");
       super(bytes);
       // The host hands over an already-absolute URL; apps' URLs are parsed and normalized.
-      this.#url = src ? src.url : trusted === TRUSTED ? input : new G.URL(str(input)).href;
+      this.#url = src ? src.url : trusted === TRUSTED ? input : new URLC(str(input)).href;
       this.#method = method;
       this.#headers = headers;
       this.#redirect = init.redirect !== undefined ? str(init.redirect) : src ? src.redirect : "follow";
@@ -226,15 +238,15 @@
     #status; #statusText; #headers; #url = ""; #redirected = false; #type = "default";
     constructor(body = null, init = {}) {
       init = init || {};
-      const status = init.status === undefined ? 200 : Number(init.status);
-      if (!Number.isInteger(status) || status < 200 || status > 599) throw new RE(`Response status ${init.status} is outside 200-599`);
+      const status = init.status === undefined ? 200 : Num(init.status);
+      if (!isInt(status) || status < 200 || status > 599) throw new RE(`Response status ${init.status} is outside 200-599`);
       const headers = new Headers(init.headers);
       const bytes = bodyInit(body, headers);
       if (bytes && (status === 101 || status === 204 || status === 205 || status === 304)) throw new TE(`Response with status ${status} cannot have a body`);
       super(bytes);
       this.#status = status;
       this.#statusText = init.statusText === undefined ? "" : str(init.statusText);
-      if (this.#statusText.indexOf("\r") >= 0 || this.#statusText.indexOf("\n") >= 0) throw new TE("invalid statusText");
+      if (hasChar(this.#statusText, "\r") || hasChar(this.#statusText, "\n")) throw new TE("invalid statusText");
       this.#headers = headers;
     }
     get status() { return this.#status; }
@@ -259,8 +271,8 @@
       return new Response(body, { ...init, headers });
     }
     static redirect(url, status = 302) {
-      if (![301, 302, 303, 307, 308].includes(status)) throw new RE(`invalid redirect status ${status}`);
-      return new Response(null, { status, headers: { location: new G.URL(str(url)).href } });
+      if (!inList([301, 302, 303, 307, 308], status)) throw new RE(`invalid redirect status ${status}`);
+      return new Response(null, { status, headers: { location: new URLC(str(url)).href } });
     }
     static error() { const r = new Response(null, { status: 200 }); r.#type = "error"; return r; }
     get [Symbol.toStringTag]() { return "Response"; }
@@ -279,6 +291,8 @@
   delete Response.finish;
 
   // ---- URL / URLSearchParams come from goja_nodejs (installed by Go before this runs). ----
+  let URLC; // the URL class below, for the API's own use
+  const USP = G.URLSearchParams;
   // Its href/toString do not see edits made through url.searchParams until search is read.
   {
     const NodeURL = G.URL;
@@ -294,6 +308,7 @@
       static canParse(u, base) { try { new URL(u, base); return true; } catch { return false; } }
     }
     def(G, "URL", URL);
+    URLC = URL;
   }
 
   // ---- atob / btoa ----

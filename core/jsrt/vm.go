@@ -52,8 +52,9 @@ type VM struct {
 	proxyT  reflect.Type
 
 	// Per-request state; touched only on the VM goroutine, except jobs (filled by host goroutines).
-	hctx     context.Context // passed to Host calls
+	hctx     context.Context // passed to Host calls; made on first use in a request (hostCtx)
 	hcancel  context.CancelFunc
+	reqCtx   context.Context // the current request's context, hctx's parent
 	gen      uint64
 	pending  int
 	jobs     chan job
@@ -227,18 +228,28 @@ func (v *VM) begin(ctx context.Context) func() {
 	if v.hcancel != nil {
 		v.hcancel()
 	}
-	base := context.WithoutCancel(ctx)
-	if dl, ok := ctx.Deadline(); ok {
-		v.hctx, v.hcancel = context.WithDeadline(base, dl)
-	} else {
-		v.hctx, v.hcancel = context.WithCancel(base)
-	}
+	// Most requests make no host call: the host context (and its deadline timer) is made
+	// only when one does.
+	v.hctx, v.hcancel, v.reqCtx = nil, nil, ctx
 	v.gen++
 	v.active = true
 	v.pending = 0
 	v.timers = v.timers[:0]
 	v.waits = v.rt.NewArray()
 	return v.watch(ctx)
+}
+
+// hostCtx is the context for Host calls of the current request (see begin).
+func (v *VM) hostCtx() context.Context {
+	if v.hctx == nil {
+		base := context.WithoutCancel(v.reqCtx)
+		if dl, ok := v.reqCtx.Deadline(); ok {
+			v.hctx, v.hcancel = context.WithDeadline(base, dl)
+		} else {
+			v.hctx, v.hcancel = context.WithCancel(base)
+		}
+	}
+	return v.hctx
 }
 
 // watch interrupts running script when ctx ends; the returned func stops watching.
@@ -284,7 +295,13 @@ func (v *VM) Handle(ctx context.Context, req Request) (resp Response, err error)
 	if method == "" {
 		method = http.MethodGet
 	}
-	ret, err := v.entFn["fetch"](goja.Undefined(), v.app, rt.ToValue(method), rt.ToValue(req.URL), flatHeaders(rt, req.Header), body, v.waits)
+	var flat goja.Value
+	if req.Header == nil && req.Flat != nil {
+		flat = flatPairs(rt, req.Flat)
+	} else {
+		flat = flatHeaders(rt, req.Header)
+	}
+	ret, err := v.entFn["fetch"](goja.Undefined(), v.app, rt.ToValue(method), rt.ToValue(req.URL), flat, body, v.waits)
 	if err != nil {
 		return Response{}, v.scriptErr(err)
 	}
@@ -322,7 +339,9 @@ func (v *VM) Drain(ctx context.Context) (err error) {
 	defer func() {
 		v.waits = nil
 		v.active = false
-		v.hcancel()
+		if v.hcancel != nil {
+			v.hcancel()
+		}
 	}()
 	return v.drain(ctx)
 }
@@ -397,7 +416,7 @@ func (v *VM) reportRejections(own *goja.Promise) {
 			continue
 		}
 		se := v.describe(p.Result(), nil)
-		v.host.Log(v.hctx, "error", truncate("unhandled promise rejection: "+se.Error(), v.opts.LogLineBytes))
+		v.host.Log(v.hostCtx(), "error", truncate("unhandled promise rejection: "+se.Error(), v.opts.LogLineBytes))
 	}
 	v.rejected = v.rejected[:0]
 }
@@ -459,6 +478,16 @@ func toInt(x any) int {
 		return int(n)
 	}
 	return -1
+}
+
+// flatPairs passes name, value pairs in their order, names lowercased (no copy when they
+// already are, as HTTP/2 and the router send them).
+func flatPairs(rt *goja.Runtime, kv []string) goja.Value {
+	flat := make([]any, len(kv)/2*2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		flat[i], flat[i+1] = strings.ToLower(kv[i]), kv[i+1]
+	}
+	return rt.NewArray(flat...)
 }
 
 func flatHeaders(rt *goja.Runtime, h http.Header) goja.Value {

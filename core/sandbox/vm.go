@@ -83,11 +83,7 @@ func (v *vm) run(st *reqState) (resp *Response, rerr *Error) {
 		}
 		return &Response{Status: 204}, nil
 	}
-	h := make(http.Header, len(req.Header)/2)
-	for i := 0; i+1 < len(req.Header); i += 2 {
-		h.Add(req.Header[i], req.Header[i+1])
-	}
-	r, err := v.js.Handle(ctx, jsrt.Request{ID: req.ID, Method: req.Method, URL: req.URL, Header: h, Body: req.Body})
+	r, err := v.js.Handle(ctx, jsrt.Request{ID: req.ID, Method: req.Method, URL: req.URL, Flat: req.Header, Body: req.Body})
 	if err != nil {
 		return nil, v.classify(err)
 	}
