@@ -85,7 +85,7 @@ type appsScreen struct {
 
 func newApps(s *session) *appsScreen {
 	v := &appsScreen{s: s}
-	v.table = newGrid([]string{"App", "Status", "Version", "Routes", "Requests", "Errors", "Blocked"},
+	v.table = newGrid([]string{"App", "Status", "Version", "Routes", "Requests", "Errors", "Blocked 1h"},
 		[]float32{110, 80, 70, 220, 90, 70, 80}, func(row int) { v.selectApp(v.apps[row].Name) })
 	v.progress = widget.NewProgressBar()
 	v.progress.Hide()

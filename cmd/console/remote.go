@@ -275,11 +275,10 @@ func (r *remote) Apps(ctx context.Context) ([]source.App, error) {
 			Requests: -1, Errors: -1, Blocked: -1,
 			Limits: source.Limits{MemoryMB: l.MemoryMB, CPUMs: l.CPUMs, WallMs: l.WallMs, Workers: l.Workers, Concurrency: l.Concurrency,
 				RequestBodyKB: l.RequestBodyBytes >> 10, ResponseBodyKB: l.ResponseBodyBytes >> 10, Subrequests: l.Subrequests}}
-		if bs, err := r.c.Stats(ctx, adminapi.EventFilter{Since: since, App: a.Name}, time.Hour); err == nil {
-			out[i].Blocked = 0
-			for _, b := range bs {
-				out[i].Blocked += b.Blocked
-			}
+		// Stats and top do not filter by app; one capped page of the app's blocked events
+		// does (a count above the cap shows as the cap).
+		if p, err := r.c.Events(ctx, adminapi.EventFilter{Since: since, App: a.Name, Action: string(event.Blocked), Limit: adminapi.MaxLimit}); err == nil {
+			out[i].Blocked = int64(len(p.Events))
 		}
 	}
 	return out, nil
