@@ -86,7 +86,7 @@ type appsScreen struct {
 func newApps(s *session) *appsScreen {
 	v := &appsScreen{s: s}
 	v.table = newGrid([]string{"App", "Status", "Version", "Routes", "Requests", "Errors", "Blocked 1h"},
-		[]float32{110, 80, 70, 220, 90, 70, 80}, func(row int) { v.selectApp(v.apps[row].Name) })
+		[]float32{90, 120, 62, 150, 78, 58, 84}, func(row int) { v.selectApp(v.apps[row].Name) })
 	v.progress = widget.NewProgressBar()
 	v.progress.Hide()
 	v.deployMsg = widget.NewLabel("")
@@ -129,7 +129,7 @@ func newApps(s *session) *appsScreen {
 	v.limMsg.Wrapping = fyne.TextWrapWord
 	limits := widget.NewCard("", "Limits", container.NewVBox(form, container.NewHBox(v.saveLim), v.limMsg))
 
-	v.versions = newGrid([]string{"Version", "Deployed", "By", ""}, []float32{70, 150, 80, 70}, func(int) {
+	v.versions = newGrid([]string{"Version", "Deployed", "Origin", ""}, []float32{70, 150, 80, 70}, func(int) {
 		setEnabled(v.rollback, true)
 	})
 	v.rollback = widget.NewButtonWithIcon("Roll back to selected", theme.HistoryIcon(), v.doRollback)
