@@ -24,7 +24,14 @@ trap cleanup EXIT
 mkdir -m 0700 "$tmp/run"
 export XDG_RUNTIME_DIR="$tmp/run" LIBGL_ALWAYS_SOFTWARE=1
 
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# freeport picks a random high port nothing answers on (bash only, no python needed).
+freeport() {
+  local p
+  while true; do
+    p=$((20000 + RANDOM % 40000))
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
 
 # traffic sends a mix of probes and ordinary requests until killed.
 traffic() {
