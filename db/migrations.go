@@ -175,6 +175,38 @@ CREATE TABLE kv_usage (
 	keys  INTEGER NOT NULL
 );
 `},
+	{Version: 5, Name: "bans, operator access lists and policy documents", SQL: `
+-- core/policy. Bans mirror the guard's in-memory store (written off the request path,
+-- loaded at start); times are Unix nanoseconds. offense counts the address's bans for the
+-- incremental ban time.
+CREATE TABLE policy_bans (
+	ip      TEXT PRIMARY KEY, -- address (or CIDR)
+	rule    TEXT NOT NULL,
+	reason  TEXT NOT NULL,
+	created INTEGER NOT NULL,
+	until   INTEGER NOT NULL,
+	offense INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX policy_bans_until ON policy_bans(until);
+-- Allow and deny entries the operator added through the admin API (the configuration
+-- file's guard.allow / guard.deny stay a base under them).
+CREATE TABLE policy_access (
+	list    TEXT NOT NULL CHECK (list IN ('allow', 'deny')),
+	cidr    TEXT NOT NULL,
+	note    TEXT NOT NULL,
+	created INTEGER NOT NULL,
+	by      TEXT NOT NULL,
+	PRIMARY KEY (list, cidr)
+) WITHOUT ROWID;
+-- Policy documents set through the admin API (html, waf, headers, egress) as JSON,
+-- applied over the configuration file's values at start.
+CREATE TABLE policy_docs (
+	name    TEXT PRIMARY KEY,
+	doc     TEXT NOT NULL,
+	updated INTEGER NOT NULL,
+	by      TEXT NOT NULL
+) WITHOUT ROWID;
+`},
 }
 
 // checkMigrations refuses a list that is not numbered 1..N: a gap or a duplicate is a
