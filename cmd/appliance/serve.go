@@ -62,12 +62,23 @@ func cmdServe(args []string) error {
 		return oneLine(err)
 	}
 	svc := admin.Services{} // services: wired as they land
-	def, err := a.UseGuard(appliance.GuardOptions{})
+	saved, err := a.SavedBans()
+	if err != nil {
+		a.Close()
+		return oneLine(err)
+	}
+	def, err := a.UseGuard(appliance.GuardOptions{SavedBans: saved})
 	if err != nil {
 		a.Close()
 		return oneLine(err)
 	}
 	svc.Bans = admin.GuardBans{Guard: def.Guard}
+	pol, err := a.UsePolicies(def, appliance.PolicyOptions{})
+	if err != nil {
+		a.Close()
+		return oneLine(err)
+	}
+	svc.Lists, svc.Policies = pol.Lists, pol.Docs
 	if m, err := a.UseApps(context.Background(), apps.Capabilities{Sanitize: def.Sanitizer.Sanitize}); err != nil {
 		a.Close()
 		return oneLine(err)
