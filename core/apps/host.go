@@ -67,6 +67,11 @@ type Capabilities struct {
 	KV       KV
 	Sanitize func(html, policy string) (string, error)
 	Secrets  func(app, name string) (string, error)
+	// OnLogin runs when an app reports ctx.security.loginSucceeded, synchronously, before the
+	// app's call returns, so before the request's response headers can go out: the appliance
+	// rotates the session and CSRF token of that request (csrf.Protector.RotateRequest).
+	// requestID is the request's verdict id.
+	OnLogin func(requestID string)
 }
 
 func (c Capabilities) secret(app, name string) (string, error) {
@@ -128,6 +133,9 @@ func (h *appHost) Call(c sandbox.Call) ([]byte, error) {
 		case "login_failed":
 		case "login_succeeded":
 			kind, sev = event.Kind("login_succeeded"), event.Info
+			if caps.OnLogin != nil && c.RequestID != "" {
+				caps.OnLogin(c.RequestID)
+			}
 		case "account_changed":
 			kind, sev = event.AccountChanged, event.Medium
 		default:

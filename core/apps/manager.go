@@ -65,8 +65,10 @@ type Manager struct {
 	mu       sync.Mutex
 	running  map[string]*deployment
 	table    atomic.Pointer[[]route]
-	inflight sync.Map // request id → *sandbox.Request, for capability calls' events
-	sessions sync.Map // request id → *egress.Session
+	inflight sync.Map        // request id → *sandbox.Request, for capability calls' events
+	sessions sync.Map        // request id → *egress.Session
+	disabled map[string]bool // apps the operator switched off (persisted with their overrides)
+	counts   *counters       // per-app requests, errors, blocks and limit hits, last hour
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -79,7 +81,7 @@ type deployment struct {
 	v       *Version
 	man     *manifest.Manifest
 	limits  manifest.Limits
-	sup     *sandbox.Supervisor
+	sup     *sandbox.Supervisor // nil for a disabled app: its routes answer 503
 }
 
 type route struct {
@@ -107,10 +109,13 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		cfg.Pages = plainPage
 	}
 	m := &Manager{cfg: cfg, store: store{cfg.DB}, events: cfg.Events, logs: newLogBook(1000),
-		running: map[string]*deployment{}, stop: make(chan struct{})}
+		running: map[string]*deployment{}, stop: make(chan struct{}), counts: newCounters()}
 	m.table.Store(&[]route{})
 	act, err := m.store.actives(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if m.disabled, err = m.store.disabledApps(ctx); err != nil {
 		return nil, err
 	}
 	var errs []error
@@ -118,7 +123,12 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		v, err := m.store.load(ctx, app, ver)
 		if err == nil {
 			var dep *deployment
-			if dep, err = m.start(ctx, v); err == nil {
+			if m.disabled[app] {
+				dep, err = stub(v)
+			} else {
+				dep, err = m.start(ctx, v)
+			}
+			if err == nil {
 				m.swap(app, dep)
 			}
 		}
@@ -146,7 +156,9 @@ func (m *Manager) Close() {
 	m.table.Store(&[]route{})
 	m.mu.Unlock()
 	for _, d := range deps {
-		d.sup.Close()
+		if d.sup != nil {
+			d.sup.Close()
+		}
 	}
 }
 
@@ -205,7 +217,7 @@ func (m *Manager) DeployBuilt(ctx context.Context, built *Built) (*DeployResult,
 		dep.sup.Close()
 		return nil, fmt.Errorf("deploy %s: %w%s", man.Name, err, keeps(prev))
 	}
-	m.swap(man.Name, dep)
+	m.install(man.Name, dep)
 	return &DeployResult{App: man.Name, Version: n, Previous: prev, Warnings: built.Warnings, Startup: time.Since(t0)}, nil
 }
 
@@ -248,7 +260,7 @@ func (m *Manager) Rollback(ctx context.Context, app string, version int64) (*Dep
 		dep.sup.Close()
 		return nil, fmt.Errorf("rollback %s: %w%s", app, err, keeps(prev))
 	}
-	m.swap(app, dep)
+	m.install(app, dep)
 	return &DeployResult{App: app, Version: version, Previous: prev, Startup: time.Since(t0)}, nil
 }
 
@@ -258,6 +270,14 @@ func (m *Manager) Remove(ctx context.Context, app string) error {
 	defer m.deployMu.Unlock()
 	if err := m.store.remove(ctx, app); err != nil {
 		return err
+	}
+	if m.isDisabled(app) {
+		if err := m.store.setDisabled(ctx, app, false); err != nil {
+			return err
+		}
+		m.mu.Lock()
+		delete(m.disabled, app)
+		m.mu.Unlock()
 	}
 	m.swap(app, nil)
 	return nil
@@ -275,6 +295,8 @@ type AppInfo struct {
 	Routes  []string
 	Limits  manifest.Limits
 	Stats   sandbox.Stats
+	Enabled bool   // false: switched off by the operator, its routes answer 503
+	Counts  Counts // the last hour's requests, errors, blocks and limit hits
 }
 
 // List describes the running apps, by name.
@@ -283,7 +305,10 @@ func (m *Manager) List() []AppInfo {
 	defer m.mu.Unlock()
 	var out []AppInfo
 	for name, d := range m.running {
-		ai := AppInfo{Name: name, Version: d.v.Version, Limits: d.limits, Stats: d.sup.Stats()}
+		ai := AppInfo{Name: name, Version: d.v.Version, Limits: d.limits, Enabled: d.sup != nil, Counts: m.counts.get(name, time.Now())}
+		if d.sup != nil {
+			ai.Stats = d.sup.Stats()
+		}
 		for _, r := range d.man.Routes {
 			ai.Routes = append(ai.Routes, r.String())
 		}
@@ -305,8 +330,8 @@ func (m *Manager) SetLimits(ctx context.Context, app string, over manifest.Limit
 	m.deployMu.Lock()
 	defer m.deployMu.Unlock()
 	cur := m.activeVersion(app)
-	if cur == 0 {
-		return nil
+	if cur == 0 || m.isDisabled(app) {
+		return nil // the new limits apply when the app runs again
 	}
 	v, err := m.store.load(ctx, app, cur)
 	if err != nil {
@@ -463,7 +488,7 @@ func (m *Manager) swap(app string, dep *deployment) {
 	})
 	m.table.Store(&t)
 	m.mu.Unlock()
-	if old != nil {
+	if old != nil && old.sup != nil {
 		go old.sup.Drain(m.cfg.DrainTimeout)
 	}
 }
@@ -492,6 +517,9 @@ func (m *Manager) cron() {
 		var due []*deployment
 		var exprs []string
 		for _, d := range m.running {
+			if d.sup == nil {
+				continue // disabled
+			}
 			for _, s := range d.man.Schedules {
 				if c := s.Parsed(); c != nil && c.Matches(next) {
 					due, exprs = append(due, d), append(exprs, s.Cron)

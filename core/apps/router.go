@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path"
 	"strings"
+	"time"
 
 	"bulwark/core/sandbox"
 	"bulwark/core/verdict"
@@ -28,10 +28,7 @@ func (m *Manager) match(host, p string) *route {
 
 // ServeHTTP routes a request to its app by host and path pattern.
 func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p := path.Clean("/" + r.URL.Path)
-	if strings.HasSuffix(r.URL.Path, "/") && p != "/" {
-		p += "/"
-	}
+	p := cleanPath(r.URL.Path)
 	rt := m.match(r.Host, p)
 	if rt == nil {
 		m.page(w, http.StatusNotFound)
@@ -39,12 +36,27 @@ func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	in := verdict.From(r.Context())
 	in.SetApp(rt.app)
+	status := http.StatusOK
+	defer func() {
+		m.counts.add(rt.app, time.Now(), func(c *Counts) {
+			c.Requests++
+			if status >= 500 {
+				c.Errors++
+			}
+		})
+	}()
+	if rt.dep.sup == nil {
+		status = http.StatusServiceUnavailable // switched off by the operator
+		m.page(w, status)
+		return
+	}
 	lim := rt.dep.limits.RequestBodyBytes
 	var body []byte
 	if r.Body != nil {
 		b, err := io.ReadAll(io.LimitReader(r.Body, int64(lim)+1))
 		if err != nil {
-			m.page(w, http.StatusBadRequest)
+			status = http.StatusBadRequest
+			m.page(w, status)
 			return
 		}
 		if len(b) > lim {
@@ -77,14 +89,16 @@ func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var se *sandbox.Error
 	if errors.As(err, &se) && se.Outcome == sandbox.Unavailable {
 		// The version was replaced between routing and dispatch: route again, once.
-		if rt2 := m.match(r.Host, p); rt2 != nil && rt2.dep != rt.dep {
+		if rt2 := m.match(r.Host, p); rt2 != nil && rt2.dep != rt.dep && rt2.dep.sup != nil {
 			resp, err = rt2.dep.sup.Do(r.Context(), req)
 		}
 	}
 	if err != nil {
-		m.page(w, statusFor(err))
+		status = statusFor(err)
+		m.page(w, status)
 		return
 	}
+	status = resp.Status
 	h := w.Header()
 	for i := 0; i+1 < len(resp.Header); i += 2 {
 		k := resp.Header[i]

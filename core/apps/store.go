@@ -149,8 +149,16 @@ func (s store) overrides(ctx context.Context, app string) (manifest.Limits, erro
 }
 
 func (s store) setOverrides(ctx context.Context, app string, l manifest.Limits) error {
-	b, _ := json.Marshal(limitsJSONOf(l))
 	return s.db.Write(ctx, func(tx *sql.Tx) error {
+		lj := limitsJSONOf(l)
+		var js string
+		if err := tx.QueryRowContext(ctx, `SELECT overrides FROM apps_limits WHERE app = ?`, app).Scan(&js); err == nil {
+			var old limitsJSON
+			if json.Unmarshal([]byte(js), &old) == nil {
+				lj.Disabled = old.Disabled
+			}
+		}
+		b, _ := json.Marshal(lj)
 		_, err := tx.ExecContext(ctx, `INSERT INTO apps_limits(app, overrides, updated) VALUES (?, ?, ?)
 			ON CONFLICT(app) DO UPDATE SET overrides = excluded.overrides, updated = excluded.updated`, app, string(b), time.Now().UnixNano())
 		if err != nil {
@@ -163,7 +171,8 @@ func (s store) setOverrides(ctx context.Context, app string, l manifest.Limits) 
 // limitsJSON stores manifest.Limits with its KV quota (which app.json keeps elsewhere).
 type limitsJSON struct {
 	manifest.Limits
-	KV int `json:"kv_quota_bytes"`
+	KV       int  `json:"kv_quota_bytes"`
+	Disabled bool `json:"disabled,omitempty"` // switched off by the operator (SetEnabled)
 }
 
 func limitsJSONOf(l manifest.Limits) limitsJSON { return limitsJSON{Limits: l, KV: l.KVQuotaBytes} }
@@ -172,4 +181,53 @@ func (l limitsJSON) limits() manifest.Limits {
 	out := l.Limits
 	out.KVQuotaBytes = l.KV
 	return out
+}
+
+// disabledApps lists the apps the operator switched off. The flag is kept beside the limit
+// overrides (one row of operator settings per app), so it needs no table of its own.
+func (s store) disabledApps(ctx context.Context) (map[string]bool, error) {
+	rows, err := s.db.Reader().QueryContext(ctx, `SELECT app, overrides FROM apps_limits`)
+	if err != nil {
+		return nil, fmt.Errorf("list disabled apps: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var app, js string
+		if err := rows.Scan(&app, &js); err != nil {
+			return nil, err
+		}
+		var l limitsJSON
+		if err := json.Unmarshal([]byte(js), &l); err != nil {
+			return nil, fmt.Errorf("settings of %s: %w", app, err)
+		}
+		if l.Disabled {
+			out[app] = true
+		}
+	}
+	return out, rows.Err()
+}
+
+// setDisabled stores the on/off switch, keeping the limit overrides.
+func (s store) setDisabled(ctx context.Context, app string, off bool) error {
+	return s.db.Write(ctx, func(tx *sql.Tx) error {
+		var js string
+		l := limitsJSON{}
+		err := tx.QueryRowContext(ctx, `SELECT overrides FROM apps_limits WHERE app = ?`, app).Scan(&js)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("settings of %s: %w", app, err)
+		}
+		if err == nil {
+			if err := json.Unmarshal([]byte(js), &l); err != nil {
+				return fmt.Errorf("settings of %s: %w", app, err)
+			}
+		}
+		l.Disabled = off
+		b, _ := json.Marshal(l)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO apps_limits(app, overrides, updated) VALUES (?, ?, ?)
+			ON CONFLICT(app) DO UPDATE SET overrides = excluded.overrides, updated = excluded.updated`, app, string(b), time.Now().UnixNano()); err != nil {
+			return fmt.Errorf("switch %s: %w", app, err)
+		}
+		return nil
+	})
 }
