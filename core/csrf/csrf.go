@@ -50,7 +50,19 @@ type Options struct {
 	// 8 MiB); larger forms must send the X-CSRF-Token header.
 	MaxFormBody int64
 	Sink        event.Sink
+	// ModeOf picks the check for a request (an app's manifest may turn it off for some paths,
+	// or to report only); nil enforces everywhere.
+	ModeOf func(*http.Request) Mode
 }
+
+// Mode is how the check treats one request.
+type Mode int
+
+const (
+	Enforce Mode = iota // refuse a forged request with 403
+	Report              // log a forged request (csrf event, action logged) and let it through
+	Skip                // no check (a webhook path the app exempted)
+)
 
 // Protector holds the configured checks.
 type Protector struct {
@@ -59,11 +71,12 @@ type Protector struct {
 	key     []byte
 	maxForm int64
 	sink    event.Sink
+	modeOf  func(*http.Request) Mode
 }
 
 // New validates opts. A malformed trusted origin is an error naming it.
 func New(opts Options) (*Protector, error) {
-	p := &Protector{cop: http.NewCrossOriginProtection(), key: opts.Key, maxForm: opts.MaxFormBody, sink: opts.Sink}
+	p := &Protector{cop: http.NewCrossOriginProtection(), key: opts.Key, maxForm: opts.MaxFormBody, sink: opts.Sink, modeOf: opts.ModeOf}
 	for i, o := range opts.TrustedOrigins {
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
@@ -197,35 +210,60 @@ func (p *Protector) Check() func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			if err := p.cop.Check(r); err != nil {
-				p.refuse(w, r, "origin", map[string]string{"reason": err.Error(), "origin": r.Header.Get("Origin"), "sec_fetch_site": r.Header.Get("Sec-Fetch-Site")})
+			mode := Enforce
+			if p.modeOf != nil {
+				mode = p.modeOf(r)
+			}
+			if mode == Skip {
+				next.ServeHTTP(w, r)
 				return
 			}
-			sid := sessionOf(r)
-			if sid == "" {
-				next.ServeHTTP(w, r) // no session: nothing to forge with beyond what the origin check covers
+			if mode == Report {
+				// Run the same checks, log what they would refuse, then let the request through.
+				p.check(discard{h: http.Header{}}, r, mode, func(http.ResponseWriter, *http.Request) {})
+				next.ServeHTTP(w, r)
 				return
 			}
-			got := r.Header.Get(HeaderName)
-			if got == "" {
-				var err error
-				if got, err = p.formToken(r); err != nil {
-					p.refuse(w, r, "token-unreadable", map[string]string{"reason": err.Error()})
-					return
-				}
-			}
-			want := p.token(sid)
-			if got == "" {
-				p.refuse(w, r, "token-missing", map[string]string{"reason": "no " + FieldName + " field and no " + HeaderName + " header"})
-				return
-			}
-			if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
-				p.refuse(w, r, "token-mismatch", map[string]string{"reason": "token does not belong to this session"})
-				return
-			}
-			next.ServeHTTP(w, r)
+			p.check(w, r, mode, next.ServeHTTP)
 		})
 	}
+}
+
+// discard swallows the refusal page of a report-only check.
+type discard struct{ h http.Header }
+
+func (d discard) Header() http.Header         { return d.h }
+func (d discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d discard) WriteHeader(int)             {}
+
+func (p *Protector) check(w http.ResponseWriter, r *http.Request, mode Mode, next func(http.ResponseWriter, *http.Request)) {
+	if err := p.cop.Check(r); err != nil {
+		p.refuse(w, r, mode, "origin", map[string]string{"reason": err.Error(), "origin": r.Header.Get("Origin"), "sec_fetch_site": r.Header.Get("Sec-Fetch-Site")})
+		return
+	}
+	sid := sessionOf(r)
+	if sid == "" {
+		next(w, r) // no session: nothing to forge with beyond what the origin check covers
+		return
+	}
+	got := r.Header.Get(HeaderName)
+	if got == "" {
+		var err error
+		if got, err = p.formToken(r); err != nil {
+			p.refuse(w, r, mode, "token-unreadable", map[string]string{"reason": err.Error()})
+			return
+		}
+	}
+	want := p.token(sid)
+	if got == "" {
+		p.refuse(w, r, mode, "token-missing", map[string]string{"reason": "no " + FieldName + " field and no " + HeaderName + " header"})
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 {
+		p.refuse(w, r, mode, "token-mismatch", map[string]string{"reason": "token does not belong to this session"})
+		return
+	}
+	next(w, r)
 }
 
 // formToken reads the token field from a urlencoded or multipart body and puts the body back
@@ -267,9 +305,13 @@ func (p *Protector) formToken(r *http.Request) (string, error) {
 	}
 }
 
-func (p *Protector) refuse(w http.ResponseWriter, r *http.Request, rule string, detail map[string]string) {
-	verdict.From(r.Context()).Record(event.CSRF, event.Blocked, rule, 0)
-	p.sink.Emit(verdict.Event(r, event.CSRF, event.Medium, event.Blocked, rule, detail))
+func (p *Protector) refuse(w http.ResponseWriter, r *http.Request, mode Mode, rule string, detail map[string]string) {
+	action := event.Blocked
+	if mode == Report {
+		action = event.Logged
+	}
+	verdict.From(r.Context()).Record(event.CSRF, action, rule, 0)
+	p.sink.Emit(verdict.Event(r, event.CSRF, event.Medium, action, rule, detail))
 	const body = "<!doctype html><html lang=en><head><meta charset=utf-8><title>Cross-site request refused</title></head>" +
 		"<body><h1>Cross-site request refused</h1><p>This request did not come from a page of this site, or the page it came from has expired. " +
 		"Go back, reload the page and try again.</p></body></html>\n"
