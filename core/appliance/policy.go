@@ -11,6 +11,7 @@ import (
 	"bulwark/core/guard"
 	"bulwark/core/headers"
 	"bulwark/core/policy"
+	"bulwark/core/waf"
 )
 
 // Policies are the operator's run-time tuning made live and durable: the ban writer, the
@@ -89,4 +90,23 @@ func (l *liveHeaders) Middleware(next http.Handler) http.Handler {
 		}
 		x.h.ServeHTTP(w, r)
 	})
+}
+
+// UseWAF compiles the OWASP CRS stage from the effective WAF section (the configuration
+// file overlaid by the saved "waf" document, so paranoia and thresholds set through the API
+// apply from this start on), puts it into the pipeline's WAF stage and lets the "waf"
+// document change modes, per-path modes and exclusions live. appOf names a request's app
+// for per-app entries (nil: only global and path entries match). Call it after
+// UsePolicies and before Listen; compiling takes about a second.
+func (a *Appliance) UseWAF(p *Policies, appOf func(*http.Request) string) (*waf.WAF, error) {
+	c := p.Docs.WAFConfig()
+	w, err := waf.New(c, a.Events, appOf)
+	if err != nil {
+		return nil, fmt.Errorf("waf: %w", err)
+	}
+	if err := p.Docs.SetWAF(w, c); err != nil {
+		return nil, fmt.Errorf("waf policy: %w", err)
+	}
+	a.Pipeline.WAF = w.Middleware
+	return w, nil
 }

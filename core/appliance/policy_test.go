@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,4 +165,65 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("condition not met within 5s")
+}
+
+// The WAF document switches the running WAF between block and detect without a restart,
+// and a mode saved through the API is what the next start compiles.
+func TestWAFModeLive(t *testing.T) {
+	cfg := testConfig(t)
+	a, err := New(cfg, WithLogOutput(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := a.UseGuard(GuardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := a.UsePolicies(d, PolicyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.UseWAF(p, nil); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	a.Pipeline.Router = mux
+	base, _, stop := running(t, a)
+	attack := base + "/search?q=1%27%20UNION%20SELECT%20password%20FROM%20users--"
+	if code, _ := statusFrom(t, a, "127.0.0.6", attack); code != 403 {
+		t.Fatalf("block mode let the attack through: %d", code)
+	}
+	ctx := context.Background()
+	if err := p.Docs.Put(ctx, "waf", json.RawMessage(`{"mode":"detect"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := statusFrom(t, a, "127.0.0.7", attack); code != 200 {
+		t.Fatalf("detect mode refused: %d", code)
+	}
+	if err := p.Docs.Put(ctx, "waf", json.RawMessage(`{"paranoia":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	if pend := p.Docs.Pending("waf"); !strings.Contains(pend, "paranoia 2") {
+		t.Fatalf("paranoia change not reported as waiting for a restart: %q", pend)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	a2, err := New(cfg, WithLogOutput(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a2.Close()
+	d2, err := a2.UseGuard(GuardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := a2.UsePolicies(d2, PolicyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wc := p2.Docs.WAFConfig(); wc.Mode != "detect" || wc.Paranoia != 2 {
+		t.Fatalf("waf section after restart: %+v", wc)
+	}
 }
