@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -275,8 +276,12 @@ func (r *remote) Apps(ctx context.Context) ([]source.App, error) {
 			Requests: -1, Errors: -1, Blocked: -1,
 			Limits: source.Limits{MemoryMB: l.MemoryMB, CPUMs: l.CPUMs, WallMs: l.WallMs, Workers: l.Workers, Concurrency: l.Concurrency,
 				RequestBodyKB: l.RequestBodyBytes >> 10, ResponseBodyKB: l.ResponseBodyBytes >> 10, Subrequests: l.Subrequests}}
-		// Stats and top do not filter by app; one capped page of the app's blocked events
-		// does (a count above the cap shows as the cap).
+		if c := a.LastHour; c != nil {
+			out[i].Requests, out[i].Errors, out[i].Blocked = c.Requests, c.Errors, c.Blocked
+			continue
+		}
+		// An older appliance without per-app counters: stats and top do not filter by app;
+		// one capped page of the app's blocked events does (a count above the cap shows as the cap).
 		if p, err := r.c.Events(ctx, adminapi.EventFilter{Since: since, App: a.Name, Action: string(event.Blocked), Limit: adminapi.MaxLimit}); err == nil {
 			out[i].Blocked = int64(len(p.Events))
 		}
@@ -432,9 +437,11 @@ func (r *remote) AppLog(ctx context.Context, app string, n int) ([]string, error
 // Policy documents: the config sections core/admin serves under /policies, with their TOML
 // key names (core/config waf.go and headers.go).
 type wafDoc struct {
-	Mode       string         `json:"mode"`
-	Paranoia   int            `json:"paranoia"`
-	Exclusions []wafExclusion `json:"exclusions,omitempty"`
+	Mode     string `json:"mode"`
+	Paranoia int    `json:"paranoia"`
+	// Always sent: the appliance keeps keys left out of a PUT, so an empty list must be
+	// written to remove the last exclusion.
+	Exclusions []wafExclusion `json:"exclusions"`
 }
 
 type wafExclusion struct {
@@ -474,7 +481,9 @@ func (r *remote) Policies(ctx context.Context) (source.Policies, error) {
 	var p source.Policies
 	var errs []error
 	if d, ok := docs["html"]; ok {
-		errs = append(errs, json.Unmarshal(d, &p.HTML))
+		h, err := htmlFromDoc(d)
+		errs = append(errs, err)
+		p.HTML = h
 	} else {
 		p.HTML = defaultHTML
 		p.Notes = append(p.Notes, "this appliance does not serve its HTML whitelist; the console's default is shown")
@@ -504,8 +513,73 @@ func (r *remote) putPolicy(ctx context.Context, name string, v any) error {
 	return wrap(r.c.PutPolicy(ctx, name, b))
 }
 
+// The appliance's "html" document holds named sanitizer whitelists (core/sanitize's
+// JSON form: "tags" maps a tag to its attributes, "url_schemes", value rules, ...). The
+// console edits the tags and schemes of the "default" policy and leaves every other key
+// and policy as the appliance has them.
+type whitelistDoc struct {
+	Tags       map[string][]string `json:"tags"`
+	URLSchemes []string            `json:"url_schemes"`
+}
+
+func htmlFromDoc(d json.RawMessage) (source.HTMLPolicy, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(d, &doc); err != nil {
+		return source.HTMLPolicy{}, fmt.Errorf("html: %w", err)
+	}
+	def, ok := doc["default"]
+	if !ok {
+		return defaultHTML, nil
+	}
+	var w whitelistDoc
+	if err := json.Unmarshal(def, &w); err != nil {
+		return source.HTMLPolicy{}, fmt.Errorf("html default policy: %w", err)
+	}
+	tags := make([]string, 0, len(w.Tags))
+	for t := range w.Tags {
+		tags = append(tags, t)
+	}
+	sort.Strings(tags)
+	out := source.HTMLPolicy{Schemes: w.URLSchemes}
+	for _, t := range tags {
+		out.Tags = append(out.Tags, source.TagRule{Tag: t, Attrs: w.Tags[t]})
+	}
+	return out, nil
+}
+
 func (r *remote) SetHTMLPolicy(ctx context.Context, p source.HTMLPolicy) error {
-	return r.putPolicy(ctx, "html", p)
+	raw, err := r.c.Policy(ctx, "html")
+	if err != nil {
+		return wrap(err)
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &doc); err != nil || doc == nil {
+		return fmt.Errorf("the appliance's html policies are not in the form this console knows: %v", err)
+	}
+	def := map[string]json.RawMessage{}
+	if d, ok := doc["default"]; ok {
+		if err := json.Unmarshal(d, &def); err != nil {
+			return fmt.Errorf("the appliance's default html policy is not in the form this console knows: %w", err)
+		}
+	}
+	tags := map[string][]string{}
+	for _, t := range p.Tags {
+		tags[t.Tag] = append(tags[t.Tag], t.Attrs...)
+		if tags[t.Tag] == nil {
+			tags[t.Tag] = []string{}
+		}
+	}
+	var errs []error
+	def["tags"], err = json.Marshal(tags)
+	errs = append(errs, err)
+	def["url_schemes"], err = json.Marshal(p.Schemes)
+	errs = append(errs, err)
+	doc["default"], err = json.Marshal(def)
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return r.putPolicy(ctx, "html", doc)
 }
 
 func (r *remote) SetEgress(ctx context.Context, app string, hosts []string) error {
