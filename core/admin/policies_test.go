@@ -160,7 +160,7 @@ func TestPolicyDocumentsLive(t *testing.T) {
 		t.Fatalf("comments policy not live: %q %v", out, err)
 	}
 	reqErr(t, c.PutPolicy(ctx, "html", json.RawMessage(`{"comments": {"tags": {"script": []}}}`)), 400, "comments.tags.script")
-	reqErr(t, c.PutPolicy(ctx, "html", json.RawMessage(`{"comments": {"tags": {"b": []}, "colour": 1}}`)), 400, "comments.json")
+	reqErr(t, c.PutPolicy(ctx, "html", json.RawMessage(`{"comments": {"tags": {"b": []}, "colour": 1}}`)), 400, "comments.colour")
 	reqErr(t, c.PutPolicy(ctx, "html", json.RawMessage(`{"Bad Name": {"tags": {"b": []}}}`)), 400, "Bad Name")
 	if _, ok := lp.set.Get("comments"); !ok {
 		t.Fatal("a refused document changed the sanitizer")

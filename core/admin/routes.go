@@ -732,8 +732,16 @@ func (s *Server) putDoc(svc func() ConfigService, what string) func(http.Respons
 		if err := c.Put(r.Context(), r.PathValue("name"), raw); err != nil {
 			return err
 		}
+		out := map[string]string{"updated": r.PathValue("name")}
+		// A service may apply part of a document only at the next start (the WAF's paranoia
+		// needs the rules recompiled); say so rather than let the operator believe it runs.
+		if p, ok := c.(interface{ Pending(string) string }); ok {
+			if why := p.Pending(r.PathValue("name")); why != "" {
+				out["pending"] = why
+			}
+		}
 		auditNote(r, fmt.Sprintf("%s %s = %s", what, r.PathValue("name"), truncate(string(raw), 2000)))
-		writeJSON(w, 200, map[string]string{"updated": r.PathValue("name")})
+		writeJSON(w, 200, out)
 		return nil
 	}
 }

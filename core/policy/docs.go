@@ -259,6 +259,10 @@ func (d *Docs) prepareHTML(raw []byte) (func(), []byte, error) {
 		if err != nil {
 			var pe *sanitize.PolicyError
 			if errors.As(err, &pe) {
+				if f, ok := strings.CutPrefix(pe.Msg, "json: unknown field "); ok && pe.Field == "json" {
+					f = strings.Trim(f, `"`)
+					return nil, nil, adminapi.Errorf(400, n+"."+f, "unknown key %q in html policy %q", f, n)
+				}
 				return nil, nil, adminapi.Errorf(400, n+"."+pe.Field, "%s", pe.Msg)
 			}
 			return nil, nil, adminapi.Errorf(400, n, "%v", err)
