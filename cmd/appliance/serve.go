@@ -12,7 +12,6 @@ import (
 
 	"bulwark/core/admin"
 	"bulwark/core/appliance"
-	"bulwark/core/apps"
 	"bulwark/core/config"
 	"bulwark/core/sdlisten"
 )
@@ -79,10 +78,11 @@ func cmdServe(args []string) error {
 		return oneLine(err)
 	}
 	svc.Lists, svc.Policies = pol.Lists, pol.Docs
-	if m, err := a.UseApps(context.Background(), apps.Capabilities{Sanitize: def.Sanitizer.Sanitize}); err != nil {
+	if m, err := a.UseApps(context.Background(), def.Capabilities()); err != nil {
 		a.Close()
 		return oneLine(err)
 	} else if m != nil {
+		def.BindApps(m)
 		svc.Apps = appliance.AppsService(m)
 	}
 	if _, err := a.AddAdminPlane(ini.CA, svc); err != nil {

@@ -186,6 +186,17 @@ type App struct {
 	Limits     json.RawMessage `json:"limits,omitempty"`
 	Workers    int             `json:"workers"`
 	DeployedAt time.Time       `json:"deployed_at,omitzero"`
+	// LastHour are the app's figures over the last hour (absent from appliances that do not
+	// count them).
+	LastHour *AppCounts `json:"last_hour,omitempty"`
+}
+
+// AppCounts are one app's figures over a period.
+type AppCounts struct {
+	Requests  int64 `json:"requests"`   // routed to the app
+	Errors    int64 `json:"errors"`     // answered 5xx (app errors, crashes, overload, timeouts)
+	Blocked   int64 `json:"blocked"`    // blocked by the defenses (WAF, CSRF, lists, bans)
+	LimitHits int64 `json:"limit_hits"` // rate limits and sandbox limits (CPU, memory, egress)
 }
 
 // AppVersion is one stored version of an app.

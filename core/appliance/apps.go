@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"bulwark/core/adminapi"
 	"bulwark/core/apps"
 	"bulwark/core/bundle"
+	"bulwark/core/event"
 	"bulwark/core/kv"
 	"bulwark/core/manifest"
 	"bulwark/core/sandbox"
@@ -60,7 +62,7 @@ func (a *Appliance) UseApps(ctx context.Context, caps apps.Capabilities) (*apps.
 		}
 	}
 	a.Pipeline.Router = m
-	a.Add(appsComponent{m})
+	a.Add(appsComponent{m: m, bus: a.Events})
 	return m, nil
 }
 
@@ -85,15 +87,27 @@ func (a *Appliance) deployDemo(ctx context.Context, m *apps.Manager) error {
 	return nil
 }
 
-// appsComponent stops every app's workers when the appliance stops.
-type appsComponent struct{ m *apps.Manager }
+// appsComponent counts the bus's events per app (blocks and limit hits for the apps list)
+// and stops every app's workers when the appliance stops.
+type appsComponent struct {
+	m   *apps.Manager
+	bus *event.Bus
+}
 
 func (appsComponent) Name() string { return "apps" }
 
 func (c appsComponent) Run(ctx context.Context) error {
-	<-ctx.Done()
-	c.m.Close()
-	return nil
+	sub := c.bus.Subscribe("apps-counters", 4096)
+	defer sub.Close()
+	for {
+		select {
+		case e := <-sub.C:
+			c.m.Observe(e)
+		case <-ctx.Done():
+			c.m.Close()
+			return nil
+		}
+	}
 }
 
 // AppsService adapts the app manager to the admin API's apps endpoints.
@@ -103,8 +117,9 @@ type appsService struct{ m *apps.Manager }
 
 func appOf(ai apps.AppInfo) adminapi.App {
 	lim, _ := json.Marshal(ai.Limits)
-	return adminapi.App{Name: ai.Name, Version: strconv.FormatInt(ai.Version, 10), Enabled: true, Routes: ai.Routes,
-		Limits: lim, Workers: ai.Stats.Workers}
+	return adminapi.App{Name: ai.Name, Version: strconv.FormatInt(ai.Version, 10), Enabled: ai.Enabled, Routes: ai.Routes,
+		Limits: lim, Workers: ai.Stats.Workers, LastHour: &adminapi.AppCounts{Requests: ai.Counts.Requests,
+			Errors: ai.Counts.Errors, Blocked: ai.Counts.Blocked, LimitHits: ai.Counts.LimitHits}}
 }
 
 func (s appsService) find(name string) (adminapi.App, error) {
@@ -113,7 +128,7 @@ func (s appsService) find(name string) (adminapi.App, error) {
 			return appOf(ai), nil
 		}
 	}
-	return adminapi.App{Name: name}, nil
+	return adminapi.App{}, fmt.Errorf("app %s: %w", name, adminapi.ErrNotFound)
 }
 
 func (s appsService) List(ctx context.Context) ([]adminapi.App, error) {
@@ -182,21 +197,13 @@ func (s appsService) SetLimits(ctx context.Context, name string, raw json.RawMes
 	return s.find(name)
 }
 
-// SetEnabled takes an app off its routes (its versions stay) or puts its newest version back.
+// SetEnabled switches an app off (its routes answer 503, its versions and settings stay) or
+// on again; the choice survives a restart.
 func (s appsService) SetEnabled(ctx context.Context, name string, enabled bool) (adminapi.App, error) {
-	if !enabled {
-		if err := s.m.Remove(ctx, name); err != nil {
-			return adminapi.App{}, err
+	if err := s.m.SetEnabled(ctx, name, enabled); err != nil {
+		if errors.Is(err, apps.ErrNotFound) {
+			return adminapi.App{}, fmt.Errorf("%w: %w", adminapi.ErrNotFound, err)
 		}
-		a, _ := s.find(name)
-		a.Enabled = false
-		return a, nil
-	}
-	vs, err := s.m.Versions(ctx, name)
-	if err != nil || len(vs) == 0 {
-		return adminapi.App{}, fmt.Errorf("enable %s: no stored version: %w", name, apps.ErrNotFound)
-	}
-	if _, err := s.m.Rollback(ctx, name, vs[len(vs)-1].Version); err != nil {
 		return adminapi.App{}, err
 	}
 	return s.find(name)

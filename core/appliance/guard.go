@@ -8,16 +8,24 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
 	"time"
 
+	"bulwark/core/apps"
 	"bulwark/core/config"
 	"bulwark/core/cookies"
 	"bulwark/core/csrf"
 	"bulwark/core/event"
 	"bulwark/core/guard"
+	"bulwark/core/headers"
 	"bulwark/core/logins"
+	"bulwark/core/manifest"
 	"bulwark/core/sanitize"
+	"bulwark/core/verdict"
 )
 
 // Defenses are the guard-side parts other components call: the admin API (bans, lists,
@@ -28,13 +36,144 @@ type Defenses struct {
 	CSRF      *csrf.Protector   // nil when guard.csrf.enabled = false
 	Logins    *logins.Monitor
 	Sanitizer *sanitize.Set
+
+	// apps, once bound, names the app of each request before the router runs and supplies
+	// its manifest's security section; until then every request gets the appliance defaults.
+	apps atomic.Pointer[apps.Manager]
+}
+
+// Capabilities are the guard-side capabilities apps get: sanitizeHTML with the operator's
+// policies, and session and CSRF-token rotation when an app reports a successful login.
+func (d *Defenses) Capabilities() apps.Capabilities {
+	c := apps.Capabilities{Sanitize: d.Sanitizer.Sanitize}
+	if d.CSRF != nil {
+		p := d.CSRF
+		c.OnLogin = func(requestID string) { p.RotateRequest(requestID) }
+	}
+	return c
+}
+
+// BindApps makes the defenses app-aware: per-app rate limits, cookie exemptions and the
+// manifests' security overrides (csrf, sanitize, headers). Call it with UseApps' manager.
+func (d *Defenses) BindApps(m *apps.Manager) {
+	if m != nil {
+		d.apps.Store(m)
+	}
+}
+
+// appOf names the request's app: the router's choice when it has run, else the route the
+// request will take. "" when no app is bound or none matches.
+func (d *Defenses) appOf(r *http.Request) string {
+	in := verdict.From(r.Context())
+	if app, _, _, _, _ := in.Snapshot(); app != "" {
+		return app
+	}
+	if m := d.apps.Load(); m != nil {
+		return m.AppOf(r)
+	}
+	return ""
+}
+
+func (d *Defenses) security(app string) manifest.Security {
+	m := d.apps.Load()
+	if m == nil || app == "" {
+		return manifest.Security{}
+	}
+	return m.Security(app)
+}
+
+// tagApp records the request's app in its verdict as it enters the defenses, so every event
+// of the guard, WAF and CSRF stages names the app (and counts against it).
+func (d *Defenses) tagApp(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m := d.apps.Load(); m != nil {
+			if app := m.AppOf(r); app != "" {
+				verdict.From(r.Context()).SetApp(app)
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cookieExempt reads security.exempt_cookies of the app's manifest; extra is the caller's own.
+func (d *Defenses) cookieExempt(extra cookies.Exempt) cookies.Exempt {
+	return func(app, name string) bool {
+		if extra != nil && extra(app, name) {
+			return true
+		}
+		return app != "" && slices.Contains(d.security(app).ExemptCookies, name)
+	}
+}
+
+// csrfMode applies security.csrf ("off", "report") and security.csrf_exempt_paths.
+func (d *Defenses) csrfMode(r *http.Request) csrf.Mode {
+	s := d.security(d.appOf(r))
+	switch {
+	case s.CSRF == "off" || csrfExempt(s.CSRFExemptPaths, r.URL.Path):
+		return csrf.Skip
+	case s.CSRF == "report":
+		return csrf.Report
+	}
+	return csrf.Enforce
+}
+
+// csrfExempt matches the cleaned path against the manifest's patterns ("/hooks/*" or exact),
+// the way routes match, so "/hooks/../admin" is not exempt.
+func csrfExempt(patterns []string, raw string) bool {
+	if len(patterns) == 0 {
+		return false
+	}
+	p := path.Clean("/" + raw)
+	if strings.HasSuffix(raw, "/") && p != "/" {
+		p += "/"
+	}
+	for _, pat := range patterns {
+		if (manifest.Route{Path: pat}).MatchPath(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// appResponse applies the app's security.headers profile (tighten only, unless the operator
+// allows apps to loosen: headers.Use decides) and security.sanitize output filter.
+func (d *Defenses) appResponse(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := d.security(d.appOf(r))
+		if s.Headers != "" {
+			// An unknown profile, or a looser one than the operator's without
+			// headers.allow_app_loosen, is refused by Use: the operator's profile stays.
+			_ = headers.Use(w, s.Headers)
+		}
+		if pol := d.sanitizePolicy(s.Sanitize); pol != nil {
+			sanitize.Filter(pol)(next).ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sanitizePolicy maps the manifest's security.sanitize to a policy of the set: "ugc" is the
+// default (user-content) policy, "strict" the operator's policy named strict when there is
+// one, else the default; "" and "off" filter nothing.
+func (d *Defenses) sanitizePolicy(v string) *sanitize.Policy {
+	if v != "ugc" && v != "strict" {
+		return nil
+	}
+	if v == "strict" {
+		if p, ok := d.Sanitizer.Get("strict"); ok {
+			return p
+		}
+	}
+	p, _ := d.Sanitizer.Get(sanitize.DefaultName)
+	return p
 }
 
 // GuardOptions are what the configuration file does not hold.
 type GuardOptions struct {
 	SavedBans    []guard.Ban                // bans persisted by the store, restored before serving
-	CookieExempt cookies.Exempt             // per-app cookie exemptions from the manifests
-	AppOf        func(*http.Request) string // names the app for per-app rate limits (nil: Host)
+	CookieExempt cookies.Exempt             // extra exemptions beside the manifests' security.exempt_cookies
+	AppOf        func(*http.Request) string // names the app for per-app rate limits (nil: the bound apps' router, else Host)
 }
 
 // UseGuard builds the request-side and response-side defenses from cfg.Guard and puts them
@@ -47,7 +186,18 @@ func (a *Appliance) UseGuard(o GuardOptions) (*Defenses, error) {
 	if n := bans.Load(o.SavedBans, time.Now()); n > 0 {
 		a.Log.Info("bans restored", "count", n)
 	}
-	g, err := guard.New(guardOptions(gc, o.AppOf), bans, a.Events)
+	d := &Defenses{Bans: bans, Sanitizer: sanitize.NewSet()}
+	appOf := o.AppOf
+	if appOf == nil {
+		// The app the router will pick; requests no app serves share their Host's bucket.
+		appOf = func(r *http.Request) string {
+			if app := d.appOf(r); app != "" {
+				return app
+			}
+			return r.Host
+		}
+	}
+	g, err := guard.New(guardOptions(gc, appOf), bans, a.Events)
 	if err != nil {
 		return nil, fmt.Errorf("guard: %w", err)
 	}
@@ -55,24 +205,27 @@ func (a *Appliance) UseGuard(o GuardOptions) (*Defenses, error) {
 	if err != nil {
 		return nil, fmt.Errorf("logins: %w", err)
 	}
-	d := &Defenses{Guard: g, Bans: bans, Logins: mon, Sanitizer: sanitize.NewSet()}
-	a.Pipeline.Access = g.Access()
+	d.Guard, d.Logins = g, mon
+	access := g.Access()
+	a.Pipeline.Access = func(h http.Handler) http.Handler { return d.tagApp(access(h)) }
 	a.Pipeline.RateLimit = g.RateLimit()
-	harden := cookies.Harden(o.CookieExempt)
-	a.Pipeline.ResponseGuard = harden
+	harden := cookies.Harden(d.cookieExempt(o.CookieExempt))
+	a.Pipeline.ResponseGuard = func(h http.Handler) http.Handler { return harden(d.appResponse(h)) }
 	if gc.CSRF.Enabled {
 		key, err := csrfKey(a.Config.Data)
 		if err != nil {
 			return nil, err
 		}
-		p, err := csrf.New(csrf.Options{TrustedOrigins: gc.CSRF.TrustedOrigins, Key: key, MaxFormBody: gc.CSRF.MaxFormBytes, Sink: a.Events})
+		p, err := csrf.New(csrf.Options{TrustedOrigins: gc.CSRF.TrustedOrigins, Key: key, MaxFormBody: gc.CSRF.MaxFormBytes, Sink: a.Events,
+			ModeOf: d.csrfMode})
 		if err != nil {
 			return nil, fmt.Errorf("csrf: %w", err)
 		}
 		d.CSRF = p
 		a.Pipeline.CSRF = p.Check()
 		inject := p.Inject()
-		a.Pipeline.ResponseGuard = func(h http.Handler) http.Handler { return harden(inject(h)) }
+		// The sanitize filter runs inside the injector, so forms keep their token field.
+		a.Pipeline.ResponseGuard = func(h http.Handler) http.Handler { return harden(inject(d.appResponse(h))) }
 	}
 	a.Add(guardComponent{d: d, bus: a.Events})
 	return d, nil

@@ -1,0 +1,312 @@
+package appliance
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"bulwark/core/adminapi"
+	"bulwark/core/apps"
+	"bulwark/core/csrf"
+	"bulwark/core/sandbox/sandboxtest"
+)
+
+// appJS is one app's code: a form page (with two cookies), a login that reports success to
+// the appliance, a comment endpoint, a webhook and an echo page with markup in it.
+const appJS = `export default {
+  async fetch(request, env, ctx) {
+    const u = new URL(request.url);
+    const p = u.pathname.split("/").slice(2).join("/");
+    const html = (s) => new Response(s, { headers: { "content-type": "text/html; charset=utf-8" } });
+    if (p === "form") {
+      const h = new Headers({ "content-type": "text/html; charset=utf-8" });
+      h.append("set-cookie", "sid=abc; Path=/");
+      h.append("set-cookie", "tracker=t1; Path=/");
+      return new Response('<!doctype html><form method="post" action="comment"><input name=c></form>', { headers: h });
+    }
+    if (p === "login" && request.method === "POST") {
+      ctx.security.loginSucceeded("alice");
+      return html('<!doctype html><p>welcome</p><form method="post" action="comment"><input name=c></form>');
+    }
+    if (p === "comment" && request.method === "POST") return new Response("saved " + await request.text());
+    if (p.startsWith("hook/")) return new Response("hook " + request.method);
+    if (p === "echo") return html('<p>hi</p><script>alert(1)</script><img src=x onerror="alert(2)">');
+    return new Response("ok " + p);
+  },
+};
+`
+
+// writeApp writes an app folder whose routes are /name/* and whose manifest carries security.
+func writeApp(t *testing.T, name, security string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	man := `{"name": "` + name + `", "entry": "index.js", "routes": ["/` + name + `/*"], "security": ` + security + `}`
+	if err := os.WriteFile(filepath.Join(dir, "app.json"), []byte(man), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "index.js"), []byte(appJS), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+type appsRig struct {
+	base string
+	c    *http.Client
+	m    *apps.Manager
+	d    *Defenses
+	svc  interface {
+		List(context.Context) ([]adminapi.App, error)
+		SetEnabled(context.Context, string, bool) (adminapi.App, error)
+	}
+}
+
+// appsAppliance is the real appliance (TLS front, guard, sandboxed workers) with three apps:
+// shop overrides every defense it may, plain keeps the appliance defaults, rep reports CSRF.
+func appsAppliance(t *testing.T) *appsRig {
+	t.Helper()
+	cfg := testConfig(t)
+	exe, _ := sandboxtest.Worker(t)
+	cfg.Sandbox.WorkerBinary = exe
+	cfg.Sandbox.DemoApp = false
+	cfg.Guard.RateLimit.PerApp, cfg.Guard.RateLimit.PerAppBurst = 0.01, 30
+	a, err := New(cfg, WithLogOutput(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := a.UseGuard(GuardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	m, err := a.UseApps(ctx, d.Capabilities())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.BindApps(m)
+	for _, app := range []struct{ name, sec string }{
+		{"shop", `{"exempt_cookies": ["tracker"], "csrf_exempt_paths": ["/shop/hook/*"], "sanitize": "ugc", "headers": "strict"}`},
+		{"plain", `{}`},
+		{"rep", `{"csrf": "report"}`},
+	} {
+		if _, err := m.Deploy(ctx, writeApp(t, app.name, app.sec)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base, client, _ := running(t, a)
+	client.Jar, _ = cookiejar.New(nil)
+	return &appsRig{base: base, c: client, m: m, d: d, svc: AppsService(m)}
+}
+
+func (g *appsRig) do(t *testing.T, method, path, token, body string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, g.base+path, strings.NewReader(body))
+	if method == "POST" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", g.base)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		if token != "" {
+			req.Header.Set(csrf.HeaderName, token)
+		}
+	}
+	res, err := g.c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	return res, string(b)
+}
+
+func (g *appsRig) session(t *testing.T) string {
+	u, _ := url.Parse(g.base)
+	for _, c := range g.c.Jar.Cookies(u) {
+		if c.Name == csrf.CookieName {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+func formToken(t *testing.T, page string) string {
+	t.Helper()
+	m := tokenField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no token in page: %s", page)
+	}
+	return m[1]
+}
+
+// An app's ctx.security.loginSucceeded rotates the session cookie and the CSRF token in the
+// same response; the token from before the login is refused afterwards.
+func TestAppLoginRotatesSessionAndToken(t *testing.T) {
+	g := appsAppliance(t)
+	_, page := g.do(t, "GET", "/plain/form", "", "")
+	t1, s1 := formToken(t, page), g.session(t)
+	if s1 == "" {
+		t.Fatal("no session cookie after the form")
+	}
+	res, page := g.do(t, "POST", "/plain/login", t1, "user=alice")
+	if res.StatusCode != 200 {
+		t.Fatalf("login: %d %s", res.StatusCode, page)
+	}
+	t2, s2 := formToken(t, page), g.session(t)
+	if s2 == s1 || t2 == t1 {
+		t.Fatalf("login did not rotate: session changed %v, token changed %v", s2 != s1, t2 != t1)
+	}
+	if res, body := g.do(t, "POST", "/plain/comment", t1, "c=old"); res.StatusCode != 403 || !strings.Contains(body, "Cross-site request refused") {
+		t.Fatalf("old token after login: %d %q, want 403", res.StatusCode, body)
+	}
+	if res, body := g.do(t, "POST", "/plain/comment", t2, "c=new"); res.StatusCode != 200 || body != "saved c=new" {
+		t.Fatalf("new token: %d %q", res.StatusCode, body)
+	}
+	// Other requests (no signal) rotate nothing.
+	if g.session(t) != s2 {
+		t.Fatal("a comment changed the session")
+	}
+}
+
+// Each manifest's security section applies to its own app only.
+func TestAppManifestSecurityOverrides(t *testing.T) {
+	g := appsAppliance(t)
+	// Cookies: shop exempts "tracker", plain does not; both get sid hardened.
+	cookieLine := func(res *http.Response, name string) string {
+		for _, l := range res.Header.Values("Set-Cookie") {
+			if strings.HasPrefix(l, name+"=") {
+				return l
+			}
+		}
+		t.Fatalf("no %s cookie in %v", name, res.Header.Values("Set-Cookie"))
+		return ""
+	}
+	res, _ := g.do(t, "GET", "/shop/form", "", "")
+	if l := cookieLine(res, "tracker"); l != "tracker=t1; Path=/" {
+		t.Errorf("shop's exempt cookie rewritten: %q", l)
+	}
+	if l := cookieLine(res, "sid"); !strings.Contains(l, "HttpOnly") || !strings.Contains(l, "Secure") {
+		t.Errorf("shop's sid not hardened: %q", l)
+	}
+	// Headers: shop asked for the strict profile, plain keeps the operator's default.
+	if v := res.Header.Get("X-Frame-Options"); v != "DENY" {
+		t.Errorf("shop X-Frame-Options %q, want DENY (strict)", v)
+	}
+	res, _ = g.do(t, "GET", "/plain/form", "", "")
+	if l := cookieLine(res, "tracker"); !strings.Contains(l, "HttpOnly") {
+		t.Errorf("plain's tracker not hardened: %q", l)
+	}
+	if v := res.Header.Get("X-Frame-Options"); v != "SAMEORIGIN" {
+		t.Errorf("plain X-Frame-Options %q, want SAMEORIGIN", v)
+	}
+
+	// Sanitize: shop's HTML passes the UGC filter, plain's does not.
+	_, body := g.do(t, "GET", "/shop/echo", "", "")
+	if strings.Contains(body, "<script") || strings.Contains(body, "onerror") || !strings.Contains(body, "<p>hi</p>") {
+		t.Errorf("shop echo not filtered: %q", body)
+	}
+	_, body = g.do(t, "GET", "/plain/echo", "", "")
+	if !strings.Contains(body, "<script>alert(1)</script>") {
+		t.Errorf("plain echo changed: %q", body)
+	}
+
+	// CSRF: a cross-site POST with the session cookie and no token.
+	cross := func(path string) int {
+		req, _ := http.NewRequest("POST", g.base+path, strings.NewReader("x=1"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		req.Header.Set("Origin", "https://evil.example")
+		res, err := g.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for path, want := range map[string]int{
+		"/shop/hook/github":     200, // exempt path of shop
+		"/shop/comment":         403,
+		"/shop/hook/../comment": 403, // cleaned: not under the exempt prefix
+		"/plain/hook/github":    403, // the exemption is shop's only
+		"/rep/comment":          200, // report only
+	} {
+		if got := cross(path); got != want {
+			t.Errorf("cross-site POST %s: %d, want %d", path, got, want)
+		}
+	}
+
+	// Per-app rate limit: plain's bucket (burst 30) runs dry, shop's does not.
+	limited := false
+	for i := 0; i < 40 && !limited; i++ {
+		res, _ := g.do(t, "GET", "/plain/x", "", "")
+		limited = res.StatusCode == 429
+	}
+	if !limited {
+		t.Fatal("plain never hit its per-app limit")
+	}
+	if res, _ := g.do(t, "GET", "/shop/x", "", ""); res.StatusCode != 200 {
+		t.Fatalf("shop limited by plain's bucket: %d", res.StatusCode)
+	}
+
+	// The apps list counts per app: the csrf refusals and the limit hits are plain's and shop's.
+	deadline := time.Now().Add(5 * time.Second)
+	var shop, plain adminapi.App
+	for {
+		list, err := g.svc.List(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range list {
+			switch a.Name {
+			case "shop":
+				shop = a
+			case "plain":
+				plain = a
+			}
+		}
+		if shop.LastHour != nil && plain.LastHour != nil && shop.LastHour.Blocked >= 2 && plain.LastHour.LimitHits >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counts: shop %+v plain %+v", shop.LastHour, plain.LastHour)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if shop.LastHour.Requests < 4 || plain.LastHour.Requests < 20 {
+		t.Errorf("requests: shop %+v plain %+v", shop.LastHour, plain.LastHour)
+	}
+	t.Logf("shop %+v plain %+v", *shop.LastHour, *plain.LastHour)
+}
+
+// The admin adapter switches an app off (503 with the error page, versions kept) and on.
+func TestAppsServiceSetEnabled(t *testing.T) {
+	g := appsAppliance(t)
+	ctx := context.Background()
+	a, err := g.svc.SetEnabled(ctx, "rep", false)
+	if err != nil || a.Enabled {
+		t.Fatalf("disable: %+v %v", a, err)
+	}
+	if res, body := g.do(t, "GET", "/rep/x", "", ""); res.StatusCode != 503 || !strings.Contains(body, "503") {
+		t.Fatalf("disabled app: %d %q", res.StatusCode, body)
+	}
+	if res, _ := g.do(t, "GET", "/shop/x", "", ""); res.StatusCode != 200 {
+		t.Fatalf("other app while rep is off: %d", res.StatusCode)
+	}
+	if _, err := g.svc.SetEnabled(ctx, "nosuch", false); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("unknown app: %v", err)
+	}
+	if a, err = g.svc.SetEnabled(ctx, "rep", true); err != nil || !a.Enabled || a.Workers == 0 {
+		t.Fatalf("enable: %+v %v", a, err)
+	}
+	if res, body := g.do(t, "GET", "/rep/x", "", ""); res.StatusCode != 200 || body != "ok x" {
+		t.Fatalf("enabled again: %d %q", res.StatusCode, body)
+	}
+}
