@@ -165,7 +165,7 @@
     if (body === undefined || body === null) return null;
     if (typeof body === "string") {
       addDefault(headers, "content-type", "text/plain;charset=UTF-8");
-      return new U8(host.utf8Encode(body));
+      return body; // kept as a string until its bytes are needed (see Body)
     }
     if (body instanceof AB || isView(body)) return toBytes(body);
     if (body instanceof USP) {
@@ -175,26 +175,33 @@
     if (typeof body === "object" && typeof body.getReader === "function") throw new TE("streaming bodies are not supported; pass a string or bytes");
     return toBytes(body);
   }
+  // A body is null, a Uint8Array, or a string not yet encoded: most responses are built from
+  // a string and handed to Go as one, which spares a UTF-8 copy into a buffer and a typed
+  // array per response. #now encodes it the first time bytes are needed.
   class Body {
     #bytes; #used = false;
     constructor(bytes) { this.#bytes = bytes; }
+    #now() {
+      const b = this.#bytes;
+      return typeof b === "string" ? (this.#bytes = new U8(host.utf8Encode(b))) : b;
+    }
     #take() {
       if (this.#used) throw new TE("body has already been read");
       this.#used = true;
-      return this.#bytes || new U8(0);
+      return this.#now() || new U8(0);
     }
     get bodyUsed() { return this.#used; }
-    get body() { return this.#bytes && this.#bytes.length ? new U8(this.#bytes) : null; }
+    get body() { const b = this.#now(); return b && b.length ? new U8(b) : null; }
     async arrayBuffer() { return bufOf(new U8(this.#take())); }
     async bytes() { return new U8(this.#take()); }
     async text() { return host.utf8Decode(bufOf(new U8(this.#take())), false, false); }
     async json() { return JSON.parse(await this.text()); }
     async formData() { throw new TE("formData() is not supported; parse text() with URLSearchParams"); }
     async blob() { throw new TE("blob() is not supported; use arrayBuffer()"); }
-    static { Body.peek = (b) => b.#bytes; Body.isUsed = (b) => b.#used; }
+    static { Body.peek = (b) => b.#now(); Body.raw = (b) => b.#bytes; Body.isUsed = (b) => b.#used; }
   }
-  const peekBody = Body.peek, isUsed = Body.isUsed;
-  delete Body.peek; delete Body.isUsed;
+  const peekBody = Body.peek, rawBody = Body.raw, isUsed = Body.isUsed;
+  delete Body.peek; delete Body.raw; delete Body.isUsed;
 
   // ---- Request ----
   const TRUSTED = Symbol("trusted");
@@ -213,7 +220,7 @@
       let bytes = null;
       if (init.body !== undefined && init.body !== null) bytes = bodyInit(init.body, headers);
       else if (src) bytes = peekBody(src) ? new U8(peekBody(src)) : null;
-      if (bytes && (method === "GET" || method === "HEAD")) throw new TE("Request with GET/HEAD method cannot have a body");
+      if (bytes !== null && (method === "GET" || method === "HEAD")) throw new TE("Request with GET/HEAD method cannot have a body");
       super(bytes);
       // The host hands over an already-absolute URL; apps' URLs are parsed and normalized.
       this.#url = src ? src.url : trusted === TRUSTED ? input : new URLC(str(input)).href;
@@ -242,7 +249,7 @@
       if (!isInt(status) || status < 200 || status > 599) throw new RE(`Response status ${init.status} is outside 200-599`);
       const headers = new Headers(init.headers);
       const bytes = bodyInit(body, headers);
-      if (bytes && (status === 101 || status === 204 || status === 205 || status === 304)) throw new TE(`Response with status ${status} cannot have a body`);
+      if (bytes !== null && (status === 101 || status === 204 || status === 205 || status === 304)) throw new TE(`Response with status ${status} cannot have a body`);
       super(bytes);
       this.#status = status;
       this.#statusText = init.statusText === undefined ? "" : str(init.statusText);
@@ -281,8 +288,9 @@
         if (r === null || typeof r !== "object" || !(#status in r)) return null;
         if (r.#type === "error") throw new TE("the handler returned Response.error()");
         if (isUsed(r)) throw new TE("the handler returned a Response whose body was already read");
-        const b = peekBody(r);
-        // Go copies the bytes out of the buffer; no copy here.
+        const b = rawBody(r);
+        // Go copies the bytes out of the buffer (or encodes the string); no copy here.
+        if (typeof b === "string") return [r.#status, r.#statusText, headersFlat(r.#headers), b, 0, 0];
         return [r.#status, r.#statusText, headersFlat(r.#headers), b ? b.buffer : null, b ? b.byteOffset : 0, b ? b.byteLength : 0];
       };
     }

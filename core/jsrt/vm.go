@@ -462,7 +462,12 @@ func (v *VM) response(res goja.Value) (Response, error) {
 			r.Header.Add(k, val)
 		}
 	}
-	if b, ok := arr[3].(goja.ArrayBuffer); ok {
+	if s, ok := arr[3].(string); ok {
+		if len(s) > v.opts.MaxBodyBytes {
+			return Response{}, ErrTooLarge
+		}
+		r.Body = []byte(s)
+	} else if b, ok := arr[3].(goja.ArrayBuffer); ok {
 		off, n := toInt(arr[4]), toInt(arr[5])
 		all := b.Bytes()
 		if off < 0 || n < 0 || off+n > len(all) {
