@@ -273,12 +273,28 @@ func (v *VM) bindings() *goja.Object {
 		rand.Read(b)
 		return v.buf(b), nil
 	})
-	set("isToken", func(c goja.FunctionCall) (goja.Value, error) {
+	set("method", func(c goja.FunctionCall) (goja.Value, error) {
 		s, err := argStr(c, 0)
 		if err != nil {
 			return nil, err
 		}
-		return rt.ToValue(isToken(s)), nil
+		switch u := strings.ToUpper(s); u {
+		case "DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH":
+			return rt.ToValue(u), nil
+		case "CONNECT", "TRACE", "TRACK":
+			return nil, argError("invalid method " + s)
+		}
+		if !isToken(s) {
+			return nil, argError("invalid method " + s)
+		}
+		return rt.ToValue(s), nil
+	})
+	set("hasLineBreak", func(c goja.FunctionCall) (goja.Value, error) {
+		s, err := argStr(c, 0)
+		if err != nil {
+			return nil, err
+		}
+		return rt.ToValue(strings.ContainsAny(s, "\r\n")), nil
 	})
 	set("headerName", func(c goja.FunctionCall) (goja.Value, error) {
 		s, err := argStr(c, 0)
