@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -15,6 +16,7 @@ import (
 	"bulwark/core/adminapi"
 	"bulwark/core/apps"
 	"bulwark/core/csrf"
+	"bulwark/core/event"
 	"bulwark/core/sandbox/sandboxtest"
 )
 
@@ -308,5 +310,105 @@ func TestAppsServiceSetEnabled(t *testing.T) {
 	}
 	if res, body := g.do(t, "GET", "/rep/x", "", ""); res.StatusCode != 200 || body != "ok x" {
 		t.Fatalf("enabled again: %d %q", res.StatusCode, body)
+	}
+}
+
+// The manifests' security.waf modes apply per app beside the operator's policy, and follow
+// deploys: block by default, detect logs and lets through, off does not inspect.
+func TestAppManifestWAFModes(t *testing.T) {
+	cfg := testConfig(t)
+	exe, _ := sandboxtest.Worker(t)
+	cfg.Sandbox.WorkerBinary = exe
+	cfg.Sandbox.DemoApp = false
+	a, err := New(cfg, WithLogOutput(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := a.UseGuard(GuardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := a.UsePolicies(d, PolicyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := a.UseWAF(pol, d.AppOf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.UseAppWAF(d, pol, w); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	m, err := a.UseApps(ctx, d.Capabilities())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.BindApps(m)
+	for _, app := range []struct{ name, sec string }{{"plain", `{}`}, {"shop", `{"waf": "detect"}`}, {"rep", `{"waf": "off"}`}} {
+		if _, err := m.Deploy(ctx, writeApp(t, app.name, app.sec)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := a.Events.Subscribe("waf-test", 4096)
+	base, c, _ := running(t, a)
+	attack := "?q=" + url.QueryEscape("1' UNION SELECT password FROM users--") + "&x=" + url.QueryEscape("<script>alert(1)</script>")
+	get := func(path string) int {
+		res, err := c.Get(base + path + attack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for path, want := range map[string]int{"/plain/x": 403, "/shop/x": 200, "/rep/x": 200} {
+		if got := get(path); got != want {
+			t.Errorf("attack on %s: %d, want %d", path, got, want)
+		}
+	}
+	// shop's attack was logged (detect), rep's was not inspected at all.
+	logged := map[string]bool{}
+	deadline := time.After(3 * time.Second)
+collect:
+	for {
+		select {
+		case e := <-seen.C:
+			if e.Kind == event.SQLi || e.Kind == event.XSS || e.Kind == event.WAF {
+				logged[e.App+"/"+string(e.Action)] = true
+			}
+		case <-deadline:
+			break collect
+		}
+	}
+	if !logged["shop/logged"] || !logged["plain/blocked"] || logged["rep/logged"] || logged["rep/blocked"] || logged["shop/blocked"] {
+		t.Errorf("WAF events by app/action: %v", logged)
+	}
+	// A new version of shop without the override goes back to the appliance's mode.
+	if _, err := m.Deploy(ctx, writeApp(t, "shop", `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := get("/shop/x"); got != 403 {
+		t.Errorf("shop after a deploy without security.waf: %d, want 403", got)
+	}
+	// The operator's entry for an app (through the "waf" policy document, as the admin API
+	// puts it) beats the app's manifest; rep still says "off".
+	raw, err := pol.Docs.Get(ctx, "waf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["paths"] = []any{map[string]any{"app": "rep", "prefix": "/", "mode": "block"}}
+	raw, _ = json.Marshal(doc)
+	if err := pol.Docs.Put(ctx, "waf", raw); err != nil {
+		t.Fatal(err)
+	}
+	if got := get("/rep/x"); got != 403 {
+		t.Errorf("rep with an operator block entry: %d, want 403", got)
+	}
+	if got := get("/plain/y"); got != 403 {
+		t.Errorf("plain after the document change: %d, want 403", got)
 	}
 }

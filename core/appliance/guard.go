@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"bulwark/core/manifest"
 	"bulwark/core/sanitize"
 	"bulwark/core/verdict"
+	"bulwark/core/waf"
 )
 
 // Defenses are the guard-side parts other components call: the admin API (bans, lists,
@@ -40,6 +42,8 @@ type Defenses struct {
 	// apps, once bound, names the app of each request before the router runs and supplies
 	// its manifest's security section; until then every request gets the appliance defaults.
 	apps atomic.Pointer[apps.Manager]
+	wafs []*AppWAF // re-applied when the apps change
+	mu   sync.Mutex
 }
 
 // Capabilities are the guard-side capabilities apps get: sanitizeHTML with the operator's
@@ -56,9 +60,92 @@ func (d *Defenses) Capabilities() apps.Capabilities {
 // BindApps makes the defenses app-aware: per-app rate limits, cookie exemptions and the
 // manifests' security overrides (csrf, sanitize, headers). Call it with UseApps' manager.
 func (d *Defenses) BindApps(m *apps.Manager) {
-	if m != nil {
-		d.apps.Store(m)
+	if m == nil {
+		return
 	}
+	d.apps.Store(m)
+	m.OnChange(d.appsChanged)
+	d.appsChanged()
+}
+
+func (d *Defenses) appsChanged() {
+	d.mu.Lock()
+	wafs := append([]*AppWAF(nil), d.wafs...)
+	d.mu.Unlock()
+	for _, x := range wafs {
+		x.refresh()
+	}
+}
+
+// AppOf names the app a request is for (the bound apps' router; "" before BindApps or when
+// none matches): UseWAF's appOf, so per-app WAF entries apply before the router runs.
+func (d *Defenses) AppOf(r *http.Request) string { return d.appOf(r) }
+
+// AppWAF joins the operator's WAF policy (the "waf" document) with each app's manifest
+// security.waf mode. It stands where the running WAF would in Policies.Docs.SetWAF, so a
+// document change goes through it; an app change (deploy, switch, removal) re-applies it.
+// An app's manifest mode is an entry {app, prefix "/"} after the operator's entries: an
+// operator entry for that app wins, and the manifest beats the global mode and global
+// path entries for its own app only.
+type AppWAF struct {
+	d  *Defenses
+	w  *waf.WAF
+	mu sync.Mutex
+	op *waf.Policy // the operator's policy, nil until the first SetPolicy
+}
+
+// UseAppWAF makes w follow the manifests' security.waf modes as well as the operator's
+// "waf" document. Call it after UseWAF.
+func (a *Appliance) UseAppWAF(d *Defenses, p *Policies, w *waf.WAF) error {
+	x := &AppWAF{d: d, w: w}
+	d.mu.Lock()
+	d.wafs = append(d.wafs, x)
+	d.mu.Unlock()
+	if err := p.Docs.SetWAF(x, p.Docs.WAFConfig()); err != nil {
+		return fmt.Errorf("waf policy: %w", err)
+	}
+	return nil
+}
+
+// SetPolicy takes the operator's policy, validates it alone (so its errors name its own
+// fields), and applies it joined with the manifests' modes.
+func (x *AppWAF) SetPolicy(p waf.Policy) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err := x.w.SetPolicy(x.join(p)); err != nil {
+		return err
+	}
+	x.op = &p
+	return nil
+}
+
+func (x *AppWAF) refresh() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.op == nil {
+		return // nothing applied yet: SetWAF's first SetPolicy will join
+	}
+	if err := x.w.SetPolicy(x.join(*x.op)); err != nil {
+		x.w.SetPolicy(*x.op) // a manifest mode the WAF refuses: the operator's policy alone
+	}
+}
+
+func (x *AppWAF) join(p waf.Policy) waf.Policy {
+	m := x.d.apps.Load()
+	if m == nil {
+		return p
+	}
+	out := p
+	out.Paths = append([]config.WAFPath(nil), p.Paths...)
+	for _, ai := range m.List() {
+		if mode := m.Security(ai.Name).WAF; mode != "" {
+			out.Paths = append(out.Paths, config.WAFPath{App: ai.Name, Prefix: "/", Mode: mode})
+		}
+	}
+	return out
 }
 
 // appOf names the request's app: the router's choice when it has run, else the route the

@@ -69,6 +69,7 @@ type Manager struct {
 	sessions sync.Map        // request id → *egress.Session
 	disabled map[string]bool // apps the operator switched off (persisted with their overrides)
 	counts   *counters       // per-app requests, errors, blocks and limit hits, last hour
+	onChange []func()        // run after each swap
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -487,9 +488,13 @@ func (m *Manager) swap(app string, dep *deployment) {
 		return t[i].app < t[j].app
 	})
 	m.table.Store(&t)
+	hooks := m.onChange
 	m.mu.Unlock()
 	if old != nil && old.sup != nil {
 		go old.sup.Drain(m.cfg.DrainTimeout)
+	}
+	for _, f := range hooks {
+		f()
 	}
 }
 

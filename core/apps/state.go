@@ -90,6 +90,15 @@ func (m *Manager) SetEnabled(ctx context.Context, app string, enabled bool) erro
 	return nil
 }
 
+// OnChange registers f to run after every change of the running apps (deploy, rollback,
+// removal, enable, disable), outside the manager's locks; the WAF re-reads the manifests'
+// modes with it.
+func (m *Manager) OnChange(f func()) {
+	m.mu.Lock()
+	m.onChange = append(m.onChange, f)
+	m.mu.Unlock()
+}
+
 // cleanPath is the path the router matches: cleaned, keeping a trailing slash.
 func cleanPath(raw string) string {
 	p := path.Clean("/" + raw)
