@@ -15,6 +15,7 @@ import (
 
 	"bulwark/core/adminapi"
 	"bulwark/core/apps"
+	"bulwark/core/config"
 	"bulwark/core/csrf"
 	"bulwark/core/event"
 	"bulwark/core/sandbox/sandboxtest"
@@ -77,11 +78,23 @@ type appsRig struct {
 // shop overrides every defense it may, plain keeps the appliance defaults, rep reports CSRF.
 func appsAppliance(t *testing.T) *appsRig {
 	t.Helper()
+	return appsApplianceWith(t, nil, []struct{ name, sec string }{
+		{"shop", `{"exempt_cookies": ["tracker"], "csrf_exempt_paths": ["/shop/hook/*"], "sanitize": "ugc", "headers": "strict"}`},
+		{"plain", `{}`},
+		{"rep", `{"csrf": "report"}`},
+	})
+}
+
+func appsApplianceWith(t *testing.T, adjust func(*config.Config), list []struct{ name, sec string }) *appsRig {
+	t.Helper()
 	cfg := testConfig(t)
 	exe, _ := sandboxtest.Worker(t)
 	cfg.Sandbox.WorkerBinary = exe
 	cfg.Sandbox.DemoApp = false
 	cfg.Guard.RateLimit.PerApp, cfg.Guard.RateLimit.PerAppBurst = 0.01, 30
+	if adjust != nil {
+		adjust(&cfg)
+	}
 	a, err := New(cfg, WithLogOutput(io.Discard))
 	if err != nil {
 		t.Fatal(err)
@@ -96,11 +109,7 @@ func appsAppliance(t *testing.T) *appsRig {
 		t.Fatal(err)
 	}
 	d.BindApps(m)
-	for _, app := range []struct{ name, sec string }{
-		{"shop", `{"exempt_cookies": ["tracker"], "csrf_exempt_paths": ["/shop/hook/*"], "sanitize": "ugc", "headers": "strict"}`},
-		{"plain", `{}`},
-		{"rep", `{"csrf": "report"}`},
-	} {
+	for _, app := range list {
 		if _, err := m.Deploy(ctx, writeApp(t, app.name, app.sec)); err != nil {
 			t.Fatal(err)
 		}
@@ -410,5 +419,26 @@ collect:
 	}
 	if got := get("/plain/y"); got != 403 {
 		t.Errorf("plain after the document change: %d, want 403", got)
+	}
+}
+
+// security.headers only tightens: under the operator's strict profile an app asking for the
+// default (or an unknown "relaxed") keeps strict, unless headers.allow_app_loosen is on.
+func TestAppHeadersTightenOnly(t *testing.T) {
+	list := []struct{ name, sec string }{{"loose", `{"headers": "default"}`}, {"relaxed", `{"headers": "relaxed"}`}, {"plain", `{}`}}
+	for _, allow := range []bool{false, true} {
+		g := appsApplianceWith(t, func(c *config.Config) {
+			c.Headers.Profile, c.Headers.AllowAppLoosen = "strict", allow
+		}, list)
+		want := map[string]string{"loose": "DENY", "relaxed": "DENY", "plain": "DENY"}
+		if allow {
+			want["loose"] = "SAMEORIGIN"
+		}
+		for app, xfo := range want {
+			res, _ := g.do(t, "GET", "/"+app+"/x", "", "")
+			if got := res.Header.Get("X-Frame-Options"); res.StatusCode != 200 || got != xfo {
+				t.Errorf("allow_app_loosen=%v, %s: %d X-Frame-Options %q, want %q", allow, app, res.StatusCode, got, xfo)
+			}
+		}
 	}
 }
