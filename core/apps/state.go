@@ -119,11 +119,12 @@ func (m *Manager) AppOf(r *http.Request) string {
 
 // Security is the manifest's security section of the app's active version (zero when the
 // app is not deployed).
+// It reads the routing table without a lock: the defenses ask several times per request.
 func (m *Manager) Security(app string) manifest.Security {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if d := m.running[app]; d != nil {
-		return d.man.Security
+	for _, r := range *m.table.Load() {
+		if r.app == app {
+			return r.dep.man.Security
+		}
 	}
 	return manifest.Security{}
 }
