@@ -96,7 +96,8 @@ var tiers = func() []alphabet {
 	for c := 0; c < 0x80; c++ {
 		t2.add(byte(c))
 	}
-	return []alphabet{t0, t1, t2}
+	ta := t0.union(alphabetOf("@+:/")) // e-mail addresses, phone numbers, URLs in prose
+	return []alphabet{t0, ta, t1, t2}
 }()
 
 func subset(a, b alphabet) bool {
