@@ -47,7 +47,7 @@ const appJS = `export default {
 `
 
 // writeApp writes an app folder whose routes are /name/* and whose manifest carries security.
-func writeApp(t *testing.T, name, security string) string {
+func writeApp(t testing.TB, name, security string) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
