@@ -185,6 +185,15 @@ func TestAppLoginRotatesSessionAndToken(t *testing.T) {
 	if g.session(t) != s2 {
 		t.Fatal("a comment changed the session")
 	}
+	// A visitor without a session (origin check only) who logs in gets one with the login.
+	g.c.Jar, _ = cookiejar.New(nil)
+	res, page = g.do(t, "POST", "/plain/login", "", "user=bob")
+	if s3 := g.session(t); res.StatusCode != 200 || s3 == "" || s3 == s2 {
+		t.Fatalf("first login without a session: %d, session %q", res.StatusCode, s3)
+	}
+	if res, body := g.do(t, "POST", "/plain/comment", formToken(t, page), "c=bob"); res.StatusCode != 200 || body != "saved c=bob" {
+		t.Fatalf("token from the first login: %d %q", res.StatusCode, body)
+	}
 }
 
 // Each manifest's security section applies to its own app only.
