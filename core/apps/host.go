@@ -133,7 +133,9 @@ func (h *appHost) Call(c sandbox.Call) ([]byte, error) {
 		case "login_failed":
 		case "login_succeeded":
 			kind, sev = event.Kind("login_succeeded"), event.Info
-			if caps.OnLogin != nil && c.RequestID != "" {
+			// Only a request this app is answering: c.App comes from the supervisor, the
+			// request id from the worker, which must not reach another app's visitors.
+			if caps.OnLogin != nil && h.request(c) != nil {
 				caps.OnLogin(c.RequestID)
 			}
 		case "account_changed":
@@ -154,11 +156,30 @@ func trunc(s string, n int) string {
 	return s
 }
 
+// inflight is a request being answered by an app.
+type inflight struct {
+	app string
+	req *sandbox.Request
+}
+
+// request is the in-flight request a capability call names, when the calling app is the
+// one answering it (nil otherwise: health checks, cron runs, another app's request ids).
+func (h *appHost) request(c sandbox.Call) *sandbox.Request {
+	v, ok := h.m.inflight.Load(c.RequestID)
+	if !ok {
+		return nil
+	}
+	f := v.(*inflight)
+	if f.app != c.App {
+		return nil
+	}
+	return f.req
+}
+
 // event builds an event for a capability call with the fields of the request that made it.
 func (h *appHost) event(c sandbox.Call, kind event.Kind, sev event.Severity, rule string, detail map[string]any) event.Event {
 	e := event.Event{TS: time.Now().UTC(), Kind: kind, Severity: sev, Action: event.Logged, App: c.App, Rule: rule}
-	if r, ok := h.m.inflight.Load(c.RequestID); ok {
-		req := r.(*sandbox.Request)
+	if req := h.request(c); req != nil {
 		e.IP, e.Method, e.Host, e.Path = req.IP, req.Method, req.Host, req.Path
 	}
 	if detail == nil {

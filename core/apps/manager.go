@@ -65,7 +65,7 @@ type Manager struct {
 	mu       sync.Mutex
 	running  map[string]*deployment
 	table    atomic.Pointer[[]route]
-	inflight sync.Map        // request id → *sandbox.Request, for capability calls' events
+	inflight sync.Map        // request id → *inflight, for capability calls' events and login hooks
 	sessions sync.Map        // request id → *egress.Session
 	disabled map[string]bool // apps the operator switched off (persisted with their overrides)
 	counts   *counters       // per-app requests, errors, blocks and limit hits, last hour

@@ -81,7 +81,7 @@ func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req := &sandbox.Request{ID: id, Method: r.Method, URL: "https://" + r.Host + r.URL.RequestURI(), Header: hdr,
 		Body: body, IP: in.IP, Host: r.Host, Path: p}
-	m.inflight.Store(id, req)
+	m.inflight.Store(id, &inflight{app: rt.app, req: req})
 	defer m.inflight.Delete(id)
 	defer m.sessions.Delete(id)
 
