@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3"
@@ -106,6 +107,45 @@ func NewEngine(s Settings) (*Engine, error) {
 		e.gate = newGate(rules)
 	}
 	return e, nil
+}
+
+// compiled shares one engine per Settings across the process. Compiling CRS and the fast
+// path's proofs costs about 1.6 s of CPU, and an Engine is immutable apart from its own
+// locked plan cache, so every WAF stage built with the same settings (each appliance a
+// test starts, a config reload that keeps the engine settings) can use the same one.
+// Bounded: past maxShared distinct settings, engines are compiled without being kept.
+var compiled = struct {
+	mu sync.Mutex
+	m  map[Settings]*sharedOnce
+}{m: map[Settings]*sharedOnce{}}
+
+const maxShared = 8
+
+type sharedOnce struct {
+	once sync.Once
+	e    *Engine
+	err  error
+}
+
+// SharedEngine returns the engine for s, compiling it on first use in this process.
+// Concurrent callers with the same settings wait for one compilation.
+func SharedEngine(s Settings) (*Engine, error) {
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	compiled.mu.Lock()
+	o, ok := compiled.m[s]
+	if !ok {
+		if len(compiled.m) >= maxShared {
+			compiled.mu.Unlock()
+			return NewEngine(s)
+		}
+		o = &sharedOnce{}
+		compiled.m[s] = o
+	}
+	compiled.mu.Unlock()
+	o.once.Do(func() { o.e, o.err = NewEngine(s) })
+	return o.e, o.err
 }
 
 // Settings returns what the engine was built with.

@@ -23,7 +23,8 @@ type WAF struct {
 	appOf  func(*http.Request) string
 }
 
-// New compiles the rules for c (about a second) and returns the stage. appOf names the app
+// New returns the stage for c, compiling the rules (about 1.6 s of CPU) the first time
+// these engine settings are used in the process (see SharedEngine). appOf names the app
 // a request is for, so per-app modes and exclusions apply before the router runs; nil means
 // per-app entries never match (only global and path entries do). sink receives one event
 // per rule match; nil discards.
@@ -31,7 +32,7 @@ func New(c config.WAF, sink event.Sink, appOf func(*http.Request) string) (*WAF,
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	e, err := NewEngine(Settings{Paranoia: c.Paranoia, InboundThreshold: c.InboundThreshold,
+	e, err := SharedEngine(Settings{Paranoia: c.Paranoia, InboundThreshold: c.InboundThreshold,
 		OutboundThreshold: c.OutboundThreshold, BodyLimit: c.BodyLimit})
 	if err != nil {
 		return nil, err

@@ -16,7 +16,7 @@ import (
 )
 
 // sharedWAF compiles the rules once per test binary (about a second each).
-var sharedEngine = sync.OnceValues(func() (*Engine, error) { return NewEngine(DefaultSettings()) })
+var sharedEngine = sync.OnceValues(func() (*Engine, error) { return SharedEngine(DefaultSettings()) })
 
 type recorder struct {
 	mu sync.Mutex
