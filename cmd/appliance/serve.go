@@ -85,6 +85,15 @@ func cmdServe(args []string) error {
 		def.BindApps(m)
 		svc.Apps = appliance.AppsService(m)
 	}
+	w, err := a.UseWAF(pol, def.AppOf)
+	if err != nil {
+		a.Close()
+		return oneLine(err)
+	}
+	if err := a.UseAppWAF(def, pol, w); err != nil {
+		a.Close()
+		return oneLine(err)
+	}
 	if _, err := a.AddAdminPlane(ini.CA, svc); err != nil {
 		a.Close()
 		return oneLine(err)
