@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"bulwark/core/adminapi"
+	"bulwark/core/adminclient"
 )
 
 func cmdBans(args []string) error {
@@ -50,22 +54,18 @@ func bansAdd(args []string) error {
 			return fmt.Errorf("--for %q is not a positive duration (e.g. 30m, 24h)", *dur)
 		}
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	b, err := cl.Ban(ctx, pos[0], *dur, *reason)
-	if err != nil {
-		return err
-	}
-	until := "until removed"
-	if !b.Until.IsZero() {
-		until = "until " + fmtTime(b.Until)
-	}
-	fmt.Fprintf(c.stdout, "banned %s %s\n", b.IP, until)
-	return nil
+	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+		b, err := cl.Ban(ctx, pos[0], *dur, *reason)
+		if err != nil {
+			return err
+		}
+		until := "until removed"
+		if !b.Until.IsZero() {
+			until = "until " + fmtTime(b.Until)
+		}
+		fmt.Fprintf(c.stdout, "banned %s %s\n", b.IP, until)
+		return nil
+	})
 }
 
 func bansRemove(args []string) error {
@@ -77,35 +77,17 @@ func bansRemove(args []string) error {
 	if err := checkAddr("address", pos[0]); err != nil {
 		return err
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	if err := cl.Unban(ctx, pos[0]); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "unbanned %s\n", pos[0])
-	return nil
+	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+		if err := cl.Unban(ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "unbanned %s\n", pos[0])
+		return nil
+	})
 }
 
 func bansList(args []string) error {
-	c := newCLI("bans list")
-	if _, err := c.parse(args, 0, 0, "[--output json]"); err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	list, err := cl.Bans(ctx)
-	if err != nil {
-		return err
-	}
-	return c.show(list, func(w *tabwriter.Writer) {
+	return listing("bans list", (*adminclient.Client).Bans, func(w *tabwriter.Writer, list []adminapi.Ban) {
 		fmt.Fprintln(w, "ADDRESS\tUNTIL\tSOURCE\tREASON\tSINCE")
 		for _, b := range list {
 			until := "removed"
@@ -114,7 +96,7 @@ func bansList(args []string) error {
 			}
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", b.IP, until, orDash(b.Source), orDash(b.Reason), fmtTime(b.Created))
 		}
-	})
+	})(args)
 }
 
 func accessCmd(list string, args []string) error {
@@ -129,17 +111,13 @@ func accessCmd(list string, args []string) error {
 			if err := checkAddr("CIDR", pos[0]); err != nil {
 				return err
 			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.ctx()
-			defer cancel()
-			if err := cl.AccessAdd(ctx, list, pos[0], *note); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "added %s to the %s list\n", pos[0], list)
-			return nil
+			return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+				if err := cl.AccessAdd(ctx, list, pos[0], *note); err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "added %s to the %s list\n", pos[0], list)
+				return nil
+			})
 		},
 		"rm": func(args []string) error {
 			c := newCLI(list + " rm")
@@ -150,39 +128,21 @@ func accessCmd(list string, args []string) error {
 			if err := checkAddr("CIDR", pos[0]); err != nil {
 				return err
 			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.ctx()
-			defer cancel()
-			if err := cl.AccessRemove(ctx, list, pos[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "removed %s from the %s list\n", pos[0], list)
-			return nil
-		},
-		"list": func(args []string) error {
-			c := newCLI(list + " list")
-			if _, err := c.parse(args, 0, 0, "[--output json]"); err != nil {
-				return err
-			}
-			cl, err := c.client()
-			if err != nil {
-				return err
-			}
-			ctx, cancel := c.ctx()
-			defer cancel()
-			l, err := cl.Access(ctx, list)
-			if err != nil {
-				return err
-			}
-			return c.show(l, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "CIDR\tNOTE\tADDED")
-				for _, e := range l {
-					fmt.Fprintf(w, "%s\t%s\t%s\n", e.CIDR, orDash(e.Note), fmtTime(e.Created))
+			return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+				if err := cl.AccessRemove(ctx, list, pos[0]); err != nil {
+					return err
 				}
+				fmt.Fprintf(c.stdout, "removed %s from the %s list\n", pos[0], list)
+				return nil
 			})
 		},
+		"list": listing(list+" list", func(cl *adminclient.Client, ctx context.Context) ([]adminapi.AccessEntry, error) {
+			return cl.Access(ctx, list)
+		}, func(w *tabwriter.Writer, l []adminapi.AccessEntry) {
+			fmt.Fprintln(w, "CIDR\tNOTE\tADDED")
+			for _, e := range l {
+				fmt.Fprintf(w, "%s\t%s\t%s\n", e.CIDR, orDash(e.Note), fmtTime(e.Created))
+			}
+		}),
 	})
 }

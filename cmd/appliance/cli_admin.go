@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"bulwark/core/admin"
+	"bulwark/core/adminapi"
 	"bulwark/core/adminbundle"
 	"bulwark/core/adminclient"
 	"bulwark/core/clients"
@@ -56,41 +58,23 @@ func adminIssue(args []string) error {
 	if *days < 0 {
 		return fmt.Errorf("--days must be positive, got %d", *days)
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	b, err := cl.Issue(ctx, pos[0], *role, *days)
-	if err != nil {
-		return err
-	}
-	if err := writeNewBundle(b, *out, *force); err != nil {
-		return err
-	}
-	exp, _ := b.Expiry()
-	fmt.Fprintf(c.stdout, "wrote %s for %s (%s), valid until %s\n", *out, b.Name, b.Role, fmtTime(exp))
-	return nil
+	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+		b, err := cl.Issue(ctx, pos[0], *role, *days)
+		if err != nil {
+			return err
+		}
+		if err := writeNewBundle(b, *out, *force); err != nil {
+			return err
+		}
+		exp, _ := b.Expiry()
+		fmt.Fprintf(c.stdout, "wrote %s for %s (%s), valid until %s\n", *out, b.Name, b.Role, fmtTime(exp))
+		return nil
+	})
 }
 
 func adminList(args []string) error {
-	c := newCLI("admin list")
-	if _, err := c.parse(args, 0, 0, "[--output json]"); err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	list, err := cl.Clients(ctx)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	return c.show(list, func(w *tabwriter.Writer) {
+	return listing("admin list", (*adminclient.Client).Clients, func(w *tabwriter.Writer, list []adminapi.Client) {
+		now := time.Now()
 		fmt.Fprintln(w, "NAME\tROLE\tSERIAL\tEXPIRES\tLAST USED\tSTATE")
 		for _, x := range list {
 			state := "active"
@@ -102,7 +86,7 @@ func adminList(args []string) error {
 			}
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", x.Name, x.Role, x.Serial, fmtTime(x.NotAfter), fmtTime(x.LastUsed), state)
 		}
-	})
+	})(args)
 }
 
 func adminRevoke(args []string) error {
@@ -111,18 +95,14 @@ func adminRevoke(args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	n, err := cl.Revoke(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "revoked %d certificate(s) of %s; refused from the next request on\n", n, pos[0])
-	return nil
+	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+		n, err := cl.Revoke(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "revoked %d certificate(s) of %s; refused from the next request on\n", n, pos[0])
+		return nil
+	})
 }
 
 func adminEnroll(args []string) error {
@@ -141,22 +121,18 @@ func adminEnroll(args []string) error {
 			return fmt.Errorf("--ttl %q is not a duration (e.g. 15m)", *ttl)
 		}
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	r, err := cl.Invite(ctx, pos[0], *role, *ttl)
-	if err != nil {
-		return err
-	}
-	if c.output == "json" {
-		return c.show(r, nil)
-	}
-	fmt.Fprintln(c.stdout, r.Token)
-	fmt.Fprintf(os.Stderr, "one-time token for %s (%s), usable until %s:\n  bulwark admin join TOKEN --out FILE   (or import it in the console)\n", pos[0], *role, fmtTime(r.Expires))
-	return nil
+	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+		r, err := cl.Invite(ctx, pos[0], *role, *ttl)
+		if err != nil {
+			return err
+		}
+		if c.output == "json" {
+			return c.show(r, nil)
+		}
+		fmt.Fprintln(c.stdout, r.Token)
+		fmt.Fprintf(os.Stderr, "one-time token for %s (%s), usable until %s:\n  bulwark admin join TOKEN --out FILE   (or import it in the console)\n", pos[0], *role, fmtTime(r.Expires))
+		return nil
+	})
 }
 
 func adminJoin(args []string) error {
@@ -189,26 +165,22 @@ func adminRenew(args []string) error {
 	if _, err := c.parse(args, 0, 0, "[--out FILE]"); err != nil {
 		return err
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	b, err := cl.Renew(ctx)
-	if err != nil {
-		return err
-	}
-	dest := *out
-	if dest == "" {
-		dest = c.bundlePath()
-	}
-	if err := b.Write(dest); err != nil {
-		return err
-	}
-	exp, _ := b.Expiry()
-	fmt.Fprintf(c.stdout, "renewed %s until %s: %s\n", b.Name, fmtTime(exp), dest)
-	return nil
+	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+		b, err := cl.Renew(ctx)
+		if err != nil {
+			return err
+		}
+		dest := *out
+		if dest == "" {
+			dest = c.bundlePath()
+		}
+		if err := b.Write(dest); err != nil {
+			return err
+		}
+		exp, _ := b.Expiry()
+		fmt.Fprintf(c.stdout, "renewed %s until %s: %s\n", b.Name, fmtTime(exp), dest)
+		return nil
+	})
 }
 
 // writeFirstAdminBundle gives `bulwark init` the first admin bundle at DATA/admin.bundle,

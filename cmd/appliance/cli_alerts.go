@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"bulwark/core/adminapi"
+	"bulwark/core/adminclient"
 )
 
 func cmdAlerts(args []string) error {
@@ -54,54 +56,50 @@ func alertsRules(args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	verb := "list"
-	if len(pos) > 0 {
-		verb = pos[0]
-	}
-	switch verb {
-	case "list":
-		list, err := cl.Rules(ctx)
-		if err != nil {
-			return err
+	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+		verb := "list"
+		if len(pos) > 0 {
+			verb = pos[0]
 		}
-		return c.show(list, func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "ID\tNAME\tTYPE\tMATCH\tTHRESHOLD\tWINDOW\tGROUP\tSUPPRESS\tCHANNELS")
-			for _, r := range list {
-				m, _ := json.Marshal(r.Match)
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.Type, m, r.Threshold, orDash(r.Window), orDash(r.GroupBy), orDash(r.Suppress), strings.Join(r.Channels, ","))
+		switch verb {
+		case "list":
+			list, err := cl.Rules(ctx)
+			if err != nil {
+				return err
 			}
-		})
-	case "add":
-		if len(pos) != 2 {
-			return fmt.Errorf("usage: bulwark alerts rules add FILE.json")
+			return c.show(list, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "ID\tNAME\tTYPE\tMATCH\tTHRESHOLD\tWINDOW\tGROUP\tSUPPRESS\tCHANNELS")
+				for _, r := range list {
+					m, _ := json.Marshal(r.Match)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.Type, m, r.Threshold, orDash(r.Window), orDash(r.GroupBy), orDash(r.Suppress), strings.Join(r.Channels, ","))
+				}
+			})
+		case "add":
+			if len(pos) != 2 {
+				return fmt.Errorf("usage: bulwark alerts rules add FILE.json")
+			}
+			var r adminapi.Rule
+			if err := readJSONFile(pos[1], &r); err != nil {
+				return err
+			}
+			out, err := cl.PutRule(ctx, r)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "rule %s saved\n", out.ID)
+			return nil
+		case "rm":
+			if len(pos) != 2 {
+				return fmt.Errorf("usage: bulwark alerts rules rm ID")
+			}
+			if err := cl.DeleteRule(ctx, pos[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "rule %s removed\n", pos[1])
+			return nil
 		}
-		var r adminapi.Rule
-		if err := readJSONFile(pos[1], &r); err != nil {
-			return err
-		}
-		out, err := cl.PutRule(ctx, r)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(c.stdout, "rule %s saved\n", out.ID)
-		return nil
-	case "rm":
-		if len(pos) != 2 {
-			return fmt.Errorf("usage: bulwark alerts rules rm ID")
-		}
-		if err := cl.DeleteRule(ctx, pos[1]); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.stdout, "rule %s removed\n", pos[1])
-		return nil
-	}
-	return fmt.Errorf("unknown alerts rules command %q (list, add, rm)", verb)
+		return fmt.Errorf("unknown alerts rules command %q (list, add, rm)", verb)
+	})
 }
 
 func alertsChannels(args []string) error {
@@ -110,74 +108,70 @@ func alertsChannels(args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	verb := "list"
-	if len(pos) > 0 {
-		verb = pos[0]
-	}
-	switch verb {
-	case "list":
-		list, err := cl.Channels(ctx)
-		if err != nil {
-			return err
+	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+		verb := "list"
+		if len(pos) > 0 {
+			verb = pos[0]
 		}
-		return c.show(list, func(w *tabwriter.Writer) {
-			fmt.Fprintln(w, "NAME\tTYPE\tDESTINATION")
-			for _, ch := range list {
-				dest := "-"
-				switch {
-				case ch.Webhook != nil:
-					dest = ch.Webhook.URL
-				case ch.SMTP != nil:
-					dest = ch.SMTP.Addr + " → " + strings.Join(ch.SMTP.To, ",")
-				case ch.Syslog != nil:
-					dest = ch.Syslog.Network + "://" + ch.Syslog.Addr
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\n", ch.Name, ch.Type, dest)
+		switch verb {
+		case "list":
+			list, err := cl.Channels(ctx)
+			if err != nil {
+				return err
 			}
-		})
-	case "add":
-		if len(pos) != 2 {
-			return fmt.Errorf("usage: bulwark alerts channels add FILE.json")
+			return c.show(list, func(w *tabwriter.Writer) {
+				fmt.Fprintln(w, "NAME\tTYPE\tDESTINATION")
+				for _, ch := range list {
+					dest := "-"
+					switch {
+					case ch.Webhook != nil:
+						dest = ch.Webhook.URL
+					case ch.SMTP != nil:
+						dest = ch.SMTP.Addr + " → " + strings.Join(ch.SMTP.To, ",")
+					case ch.Syslog != nil:
+						dest = ch.Syslog.Network + "://" + ch.Syslog.Addr
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\n", ch.Name, ch.Type, dest)
+				}
+			})
+		case "add":
+			if len(pos) != 2 {
+				return fmt.Errorf("usage: bulwark alerts channels add FILE.json")
+			}
+			var ch adminapi.Channel
+			if err := readJSONFile(pos[1], &ch); err != nil {
+				return err
+			}
+			if err := cl.PutChannel(ctx, ch); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "channel %s saved\n", ch.Name)
+			return nil
+		case "rm":
+			if len(pos) != 2 {
+				return fmt.Errorf("usage: bulwark alerts channels rm NAME")
+			}
+			if err := cl.DeleteChannel(ctx, pos[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "channel %s removed\n", pos[1])
+			return nil
+		case "test":
+			if len(pos) != 2 {
+				return fmt.Errorf("usage: bulwark alerts channels test NAME")
+			}
+			d, err := cl.TestChannel(ctx, pos[1])
+			if err != nil {
+				return err
+			}
+			if !d.OK {
+				return fmt.Errorf("test alert through %s failed after %d attempt(s): %s", pos[1], d.Attempts, d.Error)
+			}
+			fmt.Fprintf(c.stdout, "test alert delivered through %s\n", pos[1])
+			return nil
 		}
-		var ch adminapi.Channel
-		if err := readJSONFile(pos[1], &ch); err != nil {
-			return err
-		}
-		if err := cl.PutChannel(ctx, ch); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.stdout, "channel %s saved\n", ch.Name)
-		return nil
-	case "rm":
-		if len(pos) != 2 {
-			return fmt.Errorf("usage: bulwark alerts channels rm NAME")
-		}
-		if err := cl.DeleteChannel(ctx, pos[1]); err != nil {
-			return err
-		}
-		fmt.Fprintf(c.stdout, "channel %s removed\n", pos[1])
-		return nil
-	case "test":
-		if len(pos) != 2 {
-			return fmt.Errorf("usage: bulwark alerts channels test NAME")
-		}
-		d, err := cl.TestChannel(ctx, pos[1])
-		if err != nil {
-			return err
-		}
-		if !d.OK {
-			return fmt.Errorf("test alert through %s failed after %d attempt(s): %s", pos[1], d.Attempts, d.Error)
-		}
-		fmt.Fprintf(c.stdout, "test alert delivered through %s\n", pos[1])
-		return nil
-	}
-	return fmt.Errorf("unknown alerts channels command %q (list, add, rm, test)", verb)
+		return fmt.Errorf("unknown alerts channels command %q (list, add, rm, test)", verb)
+	})
 }
 
 func alertsHistory(args []string) error {
@@ -189,17 +183,9 @@ func alertsHistory(args []string) error {
 	if *limit < 1 || *limit > 10000 {
 		return fmt.Errorf("--limit must be 1..10000, got %d", *limit)
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	list, err := cl.Alerts(ctx, *limit)
-	if err != nil {
-		return err
-	}
-	return c.show(list, func(w *tabwriter.Writer) {
+	return query(c, func(cl *adminclient.Client, ctx context.Context) ([]adminapi.Firing, error) {
+		return cl.Alerts(ctx, *limit)
+	}, func(w *tabwriter.Writer, list []adminapi.Firing) {
 		fmt.Fprintln(w, "ID\tTIME\tSTATE\tSEVERITY\tRULE\tGROUP\tCOUNT\tDELIVERED\tSUMMARY")
 		for _, f := range list {
 			var ok []string
@@ -226,16 +212,12 @@ func alertsAck(args []string) error {
 	if err != nil || id < 1 {
 		return fmt.Errorf("%q is not an alert id (see 'bulwark alerts history')", pos[0])
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	f, err := cl.Ack(ctx, id, *resolve)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "alert %d %s\n", f.ID, f.State)
-	return nil
+	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+		f, err := cl.Ack(ctx, id, *resolve)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "alert %d %s\n", f.ID, f.State)
+		return nil
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -11,6 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+
+	"bulwark/core/adminapi"
+	"bulwark/core/adminclient"
 )
 
 func cmdApps(args []string) error {
@@ -110,44 +114,26 @@ func appsDeploy(args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	app, err := cl.Deploy(ctx, data)
-	if err != nil {
-		return err
-	}
-	if c.output == "json" {
-		return c.show(app, nil)
-	}
-	fmt.Fprintf(c.stdout, "deployed %s version %s\n", app.Name, app.Version)
-	return nil
+	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+		app, err := cl.Deploy(ctx, data)
+		if err != nil {
+			return err
+		}
+		if c.output == "json" {
+			return c.show(app, nil)
+		}
+		fmt.Fprintf(c.stdout, "deployed %s version %s\n", app.Name, app.Version)
+		return nil
+	})
 }
 
 func appsList(args []string) error {
-	c := newCLI("apps list")
-	if _, err := c.parse(args, 0, 0, "[--output json]"); err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	list, err := cl.Apps(ctx)
-	if err != nil {
-		return err
-	}
-	return c.show(list, func(w *tabwriter.Writer) {
+	return listing("apps list", (*adminclient.Client).Apps, func(w *tabwriter.Writer, list []adminapi.App) {
 		fmt.Fprintln(w, "NAME\tVERSION\tENABLED\tWORKERS\tROUTES\tDEPLOYED")
 		for _, a := range list {
 			fmt.Fprintf(w, "%s\t%s\t%v\t%d\t%s\t%s\n", a.Name, a.Version, a.Enabled, a.Workers, orDash(strings.Join(a.Routes, " ")), fmtTime(a.DeployedAt))
 		}
-	})
+	})(args)
 }
 
 func appsVersions(args []string) error {
@@ -156,17 +142,9 @@ func appsVersions(args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	list, err := cl.Versions(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	return c.show(list, func(w *tabwriter.Writer) {
+	return query(c, func(cl *adminclient.Client, ctx context.Context) ([]adminapi.AppVersion, error) {
+		return cl.Versions(ctx, pos[0])
+	}, func(w *tabwriter.Writer, list []adminapi.AppVersion) {
 		fmt.Fprintln(w, "VERSION\tDEPLOYED\tACTIVE\tSHA256")
 		for _, v := range list {
 			fmt.Fprintf(w, "%s\t%s\t%v\t%s\n", v.Version, fmtTime(v.DeployedAt), v.Active, orDash(v.Hash))
@@ -181,18 +159,14 @@ func appsRollback(args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	app, err := cl.Rollback(ctx, pos[0], *ver)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "%s now serves version %s\n", app.Name, app.Version)
-	return nil
+	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+		app, err := cl.Rollback(ctx, pos[0], *ver)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "%s now serves version %s\n", app.Name, app.Version)
+		return nil
+	})
 }
 
 func appsRemove(args []string) error {
@@ -201,17 +175,13 @@ func appsRemove(args []string) error {
 	if err != nil {
 		return err
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	if err := cl.RemoveApp(ctx, pos[0]); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "removed %s\n", pos[0])
-	return nil
+	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+		if err := cl.RemoveApp(ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "removed %s\n", pos[0])
+		return nil
+	})
 }
 
 func appsLogs(args []string) error {
@@ -224,17 +194,9 @@ func appsLogs(args []string) error {
 	if *n < 1 || *n > 10000 {
 		return fmt.Errorf("-n must be 1..10000, got %d", *n)
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	lines, err := cl.AppLogs(ctx, pos[0], *n)
-	if err != nil {
-		return err
-	}
-	return c.show(lines, func(w *tabwriter.Writer) {
+	return query(c, func(cl *adminclient.Client, ctx context.Context) ([]adminapi.LogLine, error) {
+		return cl.AppLogs(ctx, pos[0], *n)
+	}, func(w *tabwriter.Writer, lines []adminapi.LogLine) {
 		for _, l := range lines {
 			fmt.Fprintf(w, "%s\t%s\t%s\n", fmtTime(l.TS), l.Level, l.Msg)
 		}

@@ -87,6 +87,41 @@ func (c *cli) ctx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), c.timeout)
 }
 
+// call opens the bundle's client and runs one admin-API call under the --timeout deadline.
+// The client comes first, as the receiver does in a method expression.
+func (c *cli) call(do func(cl *adminclient.Client, ctx context.Context) error) error {
+	cl, err := c.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := c.ctx()
+	defer cancel()
+	return do(cl, ctx)
+}
+
+// query runs one admin-API call and shows its answer: as JSON with --output json, else as
+// the table. get may be a method expression such as (*adminclient.Client).Bans.
+func query[T any](c *cli, get func(*adminclient.Client, context.Context) (T, error), table func(w *tabwriter.Writer, v T)) error {
+	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+		v, err := get(cl, ctx)
+		if err != nil {
+			return err
+		}
+		return c.show(v, func(w *tabwriter.Writer) { table(w, v) })
+	})
+}
+
+// listing is a command without positional arguments that shows one call's answer.
+func listing[T any](name string, get func(*adminclient.Client, context.Context) (T, error), table func(w *tabwriter.Writer, v T)) func([]string) error {
+	return func(args []string) error {
+		c := newCLI(name)
+		if _, err := c.parse(args, 0, 0, "[--output json]"); err != nil {
+			return err
+		}
+		return query(c, get, table)
+	}
+}
+
 // interruptible is a context ended by Ctrl-C (for tail).
 func interruptible() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt)

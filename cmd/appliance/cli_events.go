@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"bulwark/core/adminapi"
+	"bulwark/core/adminclient"
 )
 
 func cmdEvents(args []string) error {
@@ -130,24 +131,19 @@ func eventsQuery(args []string) error {
 	if err := finishFilter(&f, *since, *until); err != nil {
 		return err
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	page, err := cl.Events(ctx, f)
-	if err != nil {
-		return err
-	}
-	err = c.show(page, func(w *tabwriter.Writer) {
+	var next string
+	err := query(c, func(cl *adminclient.Client, ctx context.Context) (adminapi.EventPage, error) {
+		page, err := cl.Events(ctx, f)
+		next = page.Next
+		return page, err
+	}, func(w *tabwriter.Writer, page adminapi.EventPage) {
 		fmt.Fprintln(w, "ID\tTIME\tSEVERITY\tACTION\tKIND\tIP\tAPP\tREQUEST\tRULE")
 		for _, e := range page.Events {
 			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s %s%s\t%s\n", e.ID, fmtTime(e.TS), e.Severity, e.Action, e.Kind, orDash(e.IP), orDash(e.App), orDash(e.Method), e.Host, e.Path, orDash(e.Rule))
 		}
 	})
-	if err == nil && c.output == "table" && page.Next != "" {
-		fmt.Fprintf(c.stdout, "more: --cursor %s\n", page.Next)
+	if err == nil && c.output == "table" && next != "" {
+		fmt.Fprintf(c.stdout, "more: --cursor %s\n", next)
 	}
 	return err
 }
@@ -173,17 +169,9 @@ func eventsTop(args []string) error {
 	if !ok {
 		return fmt.Errorf("--by must be one of %s, got %q", strings.Join(adminapi.TopBy, ", "), *by)
 	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	list, err := cl.Top(ctx, f, *by, *n)
-	if err != nil {
-		return err
-	}
-	return c.show(list, func(w *tabwriter.Writer) {
+	return query(c, func(cl *adminclient.Client, ctx context.Context) ([]adminapi.TopEntry, error) {
+		return cl.Top(ctx, f, *by, *n)
+	}, func(w *tabwriter.Writer, list []adminapi.TopEntry) {
 		fmt.Fprintf(w, "%s\tEVENTS\n", strings.ToUpper(*by))
 		for _, t := range list {
 			fmt.Fprintf(w, "%s\t%d\n", t.Key, t.Count)

@@ -4,24 +4,13 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
+
+	"bulwark/core/adminapi"
+	"bulwark/core/adminclient"
 )
 
 func cmdStatus(args []string) error {
-	c := newCLI("status")
-	if _, err := c.parse(args, 0, 0, "[--output json]"); err != nil {
-		return err
-	}
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := c.ctx()
-	defer cancel()
-	st, err := cl.Status(ctx)
-	if err != nil {
-		return err
-	}
-	return c.show(st, func(w *tabwriter.Writer) {
+	return listing("status", (*adminclient.Client).Status, func(w *tabwriter.Writer, st adminapi.Status) {
 		fmt.Fprintf(w, "version\t%s\n", st.Version)
 		fmt.Fprintf(w, "uptime\t%s\n", (time.Duration(st.UptimeSeconds) * time.Second).String())
 		fmt.Fprintf(w, "you\t%s (%s), certificate until %s\n", st.Client.Name, st.Client.Role, fmtTime(st.Client.Expiry))
@@ -37,5 +26,5 @@ func cmdStatus(args []string) error {
 		for _, h := range st.Workers {
 			fmt.Fprintf(w, "app %s\t%d/%d workers healthy, %d restarts\n", h.App, h.Healthy, h.Workers, h.Restarts)
 		}
-	})
+	})(args)
 }
