@@ -15,7 +15,7 @@
   // Intrinsics are captured here, before app code runs: an app (or a polyfill it bundles) may
   // replace String, Number, Array.prototype.push and friends, and must not break its own
   // responses. Request-time code below calls only these, index loops and host functions.
-  const Str = String, Num = Number, isInt = Number.isInteger, keysOf = Object.keys;
+  const Str = String, Num = Number, isInt = Number.isInteger, keysOf = Object.keys, isArr = Array.isArray;
   // (Reflect.apply costs microseconds in goja: request-time string checks are host functions.)
   const abSlice = AB.prototype.slice;
   const sliceAB = (b, from, to) => apply(abSlice, b, to === undefined ? [from] : [from, to]);
@@ -206,6 +206,8 @@
       let src = null;
       if (input instanceof Request) src = input;
       init = init || {};
+      // A trusted (host) request carries its headers as the host's flat array; the Headers
+      // object is built on first use: many handlers never read them.
       const headers = trusted === TRUSTED ? init.headers : new Headers(init.headers !== undefined ? init.headers : src ? src.headers : undefined);
       let method = init.method !== undefined ? str(init.method) : src ? src.method : "GET";
       method = host.method(method); // uppercases the standard ones, refuses non-tokens and CONNECT/TRACE/TRACK
@@ -222,7 +224,10 @@
     }
     get method() { return this.#method; }
     get url() { return this.#url; }
-    get headers() { return this.#headers; }
+    get headers() {
+      const h = this.#headers;
+      return isArr(h) ? (this.#headers = trustedHeaders(h)) : h;
+    }
     get redirect() { return this.#redirect; }
     get signal() { return undefined; }
     clone() {
@@ -578,7 +583,7 @@
     async fetch(ns, method, url, flat, body, waits) {
       const app = ns.default;
       if (!app || typeof app.fetch !== "function") throw new TE("the app's default export has no fetch(request, env, ctx) function");
-      const init = { method, headers: trustedHeaders(flat) };
+      const init = { method, headers: flat }; // flat [name, value, ...]: see Request
       // A GET or HEAD body (legal on the wire, refused by Request) is dropped, not fatal.
       if (body !== null && method !== "GET" && method !== "HEAD") init.body = body;
       const req = new Request(url, init, TRUSTED);
