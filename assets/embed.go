@@ -4,14 +4,52 @@
 package assets
 
 import (
+	"bytes"
 	"embed"
 	"fmt"
+	"html/template"
 	"io/fs"
 	"net/http"
 )
 
-//go:embed errors/*.html
-var errorFS embed.FS
+// errorTemplate is the one layout of every refusal page; errorTexts fills it per status.
+//
+//go:embed errors/page.html
+var errorTemplate string
+
+// errorText is what one refusal page says. Message is fixed text written here (never request
+// data), so it is trusted as HTML and its apostrophes stay as they are.
+type errorText struct {
+	Status  int
+	Title   string
+	Message template.HTML
+}
+
+var errorTexts = []errorText{
+	{403, "Forbidden", "This request was refused. If you believe this is a mistake, contact the site's operator and quote the time of your visit."},
+	{404, "Not found", "There is nothing at this address."},
+	{429, "Too many requests", "You are sending requests faster than this site allows. Wait a moment and try again."},
+	{502, "Bad gateway", "The application behind this site did not give a valid answer. Try again in a moment."},
+	{503, "Service unavailable", "This site cannot answer right now. Try again in a moment."},
+	{504, "Gateway timeout", "The application behind this site took too long to answer. Try again in a moment."},
+}
+
+// errorPages holds every page of errorTexts rendered once at start, so answering with one
+// is a byte copy. It is never written after init.
+var errorPages = renderErrorPages()
+
+func renderErrorPages() map[int][]byte {
+	t := template.Must(template.New("error").Parse(errorTemplate))
+	pages := make(map[int][]byte, len(errorTexts))
+	for _, e := range errorTexts {
+		var b bytes.Buffer
+		if err := t.Execute(&b, e); err != nil {
+			panic(fmt.Sprintf("error page %d: %v", e.Status, err)) // the template and texts are fixed at build time
+		}
+		pages[e.Status] = b.Bytes()
+	}
+	return pages
+}
 
 //go:embed demo
 var demoFS embed.FS
@@ -19,7 +57,7 @@ var demoFS embed.FS
 // ErrorPage returns the HTML page for status (403, 404, 429, 502, 503 and 504 have their
 // own), or a generic page naming the status. The returned slice is shared: callers must not modify it.
 func ErrorPage(status int) []byte {
-	if b, err := errorFS.ReadFile(fmt.Sprintf("errors/%d.html", status)); err == nil {
+	if b, ok := errorPages[status]; ok {
 		return b
 	}
 	return []byte(fmt.Sprintf("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>%d %s</title></head>"+

@@ -32,3 +32,27 @@ func TestDemoFiles(t *testing.T) {
 		}
 	}
 }
+
+// Each page says its own title and message, and is rendered once: every call hands out the
+// same bytes, so serving one costs no template run.
+func TestErrorPagesFromTable(t *testing.T) {
+	seen := map[string]int{}
+	for _, e := range errorTexts {
+		p := ErrorPage(e.Status)
+		s := string(p)
+		want := "<title>" + strconv.Itoa(e.Status) + " " + e.Title + "</title>"
+		if !strings.Contains(s, want) || !strings.Contains(s, "<h1>"+e.Title+"</h1>") || !strings.Contains(s, "<p>"+string(e.Message)+"</p>") {
+			t.Errorf("%d: page lacks its title or message:\n%s", e.Status, s)
+		}
+		if prev, dup := seen[s]; dup {
+			t.Errorf("%d renders the same page as %d", e.Status, prev)
+		}
+		seen[s] = e.Status
+		if q := ErrorPage(e.Status); &q[0] != &p[0] {
+			t.Errorf("%d: page rendered again on each call", e.Status)
+		}
+	}
+	if len(seen) != 6 {
+		t.Errorf("%d pages, want 6", len(seen))
+	}
+}
