@@ -56,50 +56,30 @@ func alertsRules(args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
-		verb := "list"
-		if len(pos) > 0 {
-			verb = pos[0]
+	return c.collection(pos, shown(c, (*adminclient.Client).Rules, func(w *tabwriter.Writer, list []adminapi.Rule) {
+		fmt.Fprintln(w, "ID\tNAME\tTYPE\tMATCH\tTHRESHOLD\tWINDOW\tGROUP\tSUPPRESS\tCHANNELS")
+		for _, r := range list {
+			m, _ := json.Marshal(r.Match)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.Type, m, r.Threshold, orDash(r.Window), orDash(r.GroupBy), orDash(r.Suppress), strings.Join(r.Channels, ","))
 		}
-		switch verb {
-		case "list":
-			list, err := cl.Rules(ctx)
-			if err != nil {
-				return err
-			}
-			return c.show(list, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "ID\tNAME\tTYPE\tMATCH\tTHRESHOLD\tWINDOW\tGROUP\tSUPPRESS\tCHANNELS")
-				for _, r := range list {
-					m, _ := json.Marshal(r.Match)
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", r.ID, r.Name, r.Type, m, r.Threshold, orDash(r.Window), orDash(r.GroupBy), orDash(r.Suppress), strings.Join(r.Channels, ","))
-				}
-			})
-		case "add":
-			if len(pos) != 2 {
-				return fmt.Errorf("usage: bulwark alerts rules add FILE.json")
-			}
-			var r adminapi.Rule
-			if err := readJSONFile(pos[1], &r); err != nil {
-				return err
-			}
-			out, err := cl.PutRule(ctx, r)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "rule %s saved\n", out.ID)
-			return nil
-		case "rm":
-			if len(pos) != 2 {
-				return fmt.Errorf("usage: bulwark alerts rules rm ID")
-			}
-			if err := cl.DeleteRule(ctx, pos[1]); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "rule %s removed\n", pos[1])
-			return nil
+	}), itemVerb{"add", "FILE.json", func(cl *adminclient.Client, ctx context.Context, file string) error {
+		var r adminapi.Rule
+		if err := readJSONFile(file, &r); err != nil {
+			return err
 		}
-		return fmt.Errorf("unknown alerts rules command %q (list, add, rm)", verb)
-	})
+		out, err := cl.PutRule(ctx, r)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "rule %s saved\n", out.ID)
+		return nil
+	}}, itemVerb{"rm", "ID", func(cl *adminclient.Client, ctx context.Context, id string) error {
+		if err := cl.DeleteRule(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "rule %s removed\n", id)
+		return nil
+	}})
 }
 
 func alertsChannels(args []string) error {
@@ -108,70 +88,47 @@ func alertsChannels(args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
-		verb := "list"
-		if len(pos) > 0 {
-			verb = pos[0]
+	return c.collection(pos, shown(c, (*adminclient.Client).Channels, func(w *tabwriter.Writer, list []adminapi.Channel) {
+		fmt.Fprintln(w, "NAME\tTYPE\tDESTINATION")
+		for _, ch := range list {
+			dest := "-"
+			switch {
+			case ch.Webhook != nil:
+				dest = ch.Webhook.URL
+			case ch.SMTP != nil:
+				dest = ch.SMTP.Addr + " → " + strings.Join(ch.SMTP.To, ",")
+			case ch.Syslog != nil:
+				dest = ch.Syslog.Network + "://" + ch.Syslog.Addr
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\n", ch.Name, ch.Type, dest)
 		}
-		switch verb {
-		case "list":
-			list, err := cl.Channels(ctx)
-			if err != nil {
-				return err
-			}
-			return c.show(list, func(w *tabwriter.Writer) {
-				fmt.Fprintln(w, "NAME\tTYPE\tDESTINATION")
-				for _, ch := range list {
-					dest := "-"
-					switch {
-					case ch.Webhook != nil:
-						dest = ch.Webhook.URL
-					case ch.SMTP != nil:
-						dest = ch.SMTP.Addr + " → " + strings.Join(ch.SMTP.To, ",")
-					case ch.Syslog != nil:
-						dest = ch.Syslog.Network + "://" + ch.Syslog.Addr
-					}
-					fmt.Fprintf(w, "%s\t%s\t%s\n", ch.Name, ch.Type, dest)
-				}
-			})
-		case "add":
-			if len(pos) != 2 {
-				return fmt.Errorf("usage: bulwark alerts channels add FILE.json")
-			}
-			var ch adminapi.Channel
-			if err := readJSONFile(pos[1], &ch); err != nil {
-				return err
-			}
-			if err := cl.PutChannel(ctx, ch); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "channel %s saved\n", ch.Name)
-			return nil
-		case "rm":
-			if len(pos) != 2 {
-				return fmt.Errorf("usage: bulwark alerts channels rm NAME")
-			}
-			if err := cl.DeleteChannel(ctx, pos[1]); err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "channel %s removed\n", pos[1])
-			return nil
-		case "test":
-			if len(pos) != 2 {
-				return fmt.Errorf("usage: bulwark alerts channels test NAME")
-			}
-			d, err := cl.TestChannel(ctx, pos[1])
-			if err != nil {
-				return err
-			}
-			if !d.OK {
-				return fmt.Errorf("test alert through %s failed after %d attempt(s): %s", pos[1], d.Attempts, d.Error)
-			}
-			fmt.Fprintf(c.stdout, "test alert delivered through %s\n", pos[1])
-			return nil
+	}), itemVerb{"add", "FILE.json", func(cl *adminclient.Client, ctx context.Context, file string) error {
+		var ch adminapi.Channel
+		if err := readJSONFile(file, &ch); err != nil {
+			return err
 		}
-		return fmt.Errorf("unknown alerts channels command %q (list, add, rm, test)", verb)
-	})
+		if err := cl.PutChannel(ctx, ch); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "channel %s saved\n", ch.Name)
+		return nil
+	}}, itemVerb{"rm", "NAME", func(cl *adminclient.Client, ctx context.Context, name string) error {
+		if err := cl.DeleteChannel(ctx, name); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "channel %s removed\n", name)
+		return nil
+	}}, itemVerb{"test", "NAME", func(cl *adminclient.Client, ctx context.Context, name string) error {
+		d, err := cl.TestChannel(ctx, name)
+		if err != nil {
+			return err
+		}
+		if !d.OK {
+			return fmt.Errorf("test alert through %s failed after %d attempt(s): %s", name, d.Attempts, d.Error)
+		}
+		fmt.Fprintf(c.stdout, "test alert delivered through %s\n", name)
+		return nil
+	}})
 }
 
 func alertsHistory(args []string) error {

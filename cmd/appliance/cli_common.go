@@ -102,12 +102,49 @@ func (c *cli) call(do func(cl *adminclient.Client, ctx context.Context) error) e
 // query runs one admin-API call and shows its answer: as JSON with --output json, else as
 // the table. get may be a method expression such as (*adminclient.Client).Bans.
 func query[T any](c *cli, get func(*adminclient.Client, context.Context) (T, error), table func(w *tabwriter.Writer, v T)) error {
-	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+	return c.call(shown(c, get, table))
+}
+
+// shown is the body of query, for a command that picks its call only once the client is open.
+func shown[T any](c *cli, get func(*adminclient.Client, context.Context) (T, error), table func(w *tabwriter.Writer, v T)) func(*adminclient.Client, context.Context) error {
+	return func(cl *adminclient.Client, ctx context.Context) error {
 		v, err := get(cl, ctx)
 		if err != nil {
 			return err
 		}
 		return c.show(v, func(w *tabwriter.Writer) { table(w, v) })
+	}
+}
+
+// itemVerb is a verb of a collection command that acts on one item named by its argument.
+type itemVerb struct {
+	name string // add, rm, ...
+	arg  string // what the argument is, for the usage message: FILE.json, ID, NAME
+	run  func(cl *adminclient.Client, ctx context.Context, arg string) error
+}
+
+// collection runs "bulwark GROUP NOUN [list | VERB ARG]" with pos parsed by c: no verb or
+// "list" runs list; any other verb must be one of verbs and have its argument.
+func (c *cli) collection(pos []string, list func(*adminclient.Client, context.Context) error, verbs ...itemVerb) error {
+	return c.call(func(cl *adminclient.Client, ctx context.Context) error {
+		verb := "list"
+		if len(pos) > 0 {
+			verb = pos[0]
+		}
+		if verb == "list" {
+			return list(cl, ctx)
+		}
+		known := []string{"list"}
+		for _, v := range verbs {
+			if v.name == verb {
+				if len(pos) != 2 {
+					return fmt.Errorf("usage: %s %s %s", c.fs.Name(), v.name, v.arg)
+				}
+				return v.run(cl, ctx, pos[1])
+			}
+			known = append(known, v.name)
+		}
+		return fmt.Errorf("unknown %s command %q (%s)", strings.TrimPrefix(c.fs.Name(), "bulwark "), verb, strings.Join(known, ", "))
 	})
 }
 
