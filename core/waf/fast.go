@@ -32,6 +32,8 @@ import (
 	"strings"
 	"sync"
 
+	"golang.org/x/net/html"
+
 	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3/types"
 	ahocorasick "github.com/petar-dambovaliev/aho-corasick"
@@ -109,6 +111,9 @@ func subset(a, b alphabet) bool {
 type planKey struct {
 	s      sourceSet
 	opaque int
+	// inert: HTML entity decoding provably changes no value of this request (see
+	// htmlInert), so htmlEntityDecode after harmless transformations is the identity.
+	inert bool
 }
 
 // plan is what the alphabets decide: rules removed outright, and rules to be decided by
@@ -544,7 +549,7 @@ func formAlphabet(q []byte) alphabet {
 	return a
 }
 
-func (c *check) alphabet(s *sourceSet) alphabet {
+func (c *check) alphabet(s *sourceSet, inert bool) alphabet {
 	if c.src&srcFull != 0 {
 		return fullAlphabet
 	}
@@ -554,10 +559,33 @@ func (c *check) alphabet(s *sourceSet) alphabet {
 			a = a.union(s[i])
 		}
 	}
-	for _, t := range c.trans {
+	for i, t := range c.trans {
+		if inert && c.htmlIdentity(i) {
+			continue
+		}
 		a = a.union(transformAlphabet(t, a))
 	}
 	return a
+}
+
+// htmlIdentity: transformation i is htmlEntityDecode and every transformation before it
+// keeps each value a substring of a text htmlInert checked (or its lowercase): none,
+// utf8toUnicode on ASCII, lowercase, url-decoding and jsDecode/cssDecode when they change
+// nothing but '+' (otherwise their own alphabet is already everything). Transformations
+// that join or reorder text (removeWhitespace, cmdLine, ...) could assemble an entity, so
+// they end the argument.
+func (c *check) htmlIdentity(i int) bool {
+	if !strings.EqualFold(c.trans[i], "htmlEntityDecode") {
+		return false
+	}
+	for _, t := range c.trans[:i] {
+		switch strings.ToLower(t) {
+		case "none", "utf8tounicode", "lowercase", "urldecode", "urldecodeuni", "jsdecode", "cssdecode":
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // canMatch is false only when the rule provably cannot match over alphabet a.
@@ -622,12 +650,12 @@ func (g *gate) planFor(k planKey) *plan {
 	for i := range g.checks {
 		p.decIdx[i] = -1
 		c := &g.checks[i]
-		a := c.alphabet(&k.s)
+		a := c.alphabet(&k.s, k.inert)
 		if !c.canMatch(a) {
 			p.remove = append(p.remove, c.id)
 			continue
 		}
-		if c.src&k.opaque != 0 || c.src&srcFull != 0 || a.full() || c.tierOK == nil || !c.decidable(&k.s) {
+		if c.src&k.opaque != 0 || c.src&srcFull != 0 || a.full() || c.tierOK == nil || !c.decidable(&k.s, k.inert) {
 			continue
 		}
 		for ti := range tiers {
@@ -653,12 +681,15 @@ func (g *gate) planFor(k planKey) *plan {
 // decidable: every transformation of c leaves the request's text unchanged up to ASCII
 // case, except url-decoding that can only turn '+' into ' ' (the scanned text includes
 // that variant).
-func (c *check) decidable(s *sourceSet) bool {
+func (c *check) decidable(s *sourceSet, inert bool) bool {
 	in := c.inputAlphabet(s)
 	if in.full() {
 		return false
 	}
-	for _, t := range c.trans {
+	for i, t := range c.trans {
+		if inert && c.htmlIdentity(i) {
+			continue
+		}
 		lt := strings.ToLower(t)
 		if (lt == "urldecode" || lt == "urldecodeuni") && !in.has('%') {
 			in = in.union(transformAlphabet(t, in))
@@ -734,6 +765,52 @@ func sourceTexts(req *Request, want int) [nSources][][]byte {
 	return t
 }
 
+// htmlInert reports whether HTML entity decoding (golang.org/x/net/html.UnescapeString,
+// what Coraza's htmlEntityDecode is) leaves every value Coraza derives from req unchanged,
+// as sent, lowercased and with '+' read as a space. Measured: the '&' between query
+// parameters put REQUEST_URI's alphabet through htmlEntityDecode to "anything", so rules
+// such as 944150 (Log4Shell) ran their regular expressions on every benign GET with a query.
+//
+// Why checking the texts suffices: every value is a substring of one of sourceTexts (the
+// non-opaque sources; requests with an opaque one are never inert). An entity that decodes
+// inside a substring decodes in the whole text too: a numeric one needs "&#" (refused
+// outright); a named one with ';' is the same run of letters in the whole text; a legacy
+// one without ';' is a prefix of the whole text's run of letters, and UnescapeString tries
+// every such prefix. NUL bytes (removeNulls could join an entity) are refused too.
+func htmlInert(req *Request, s *sourceSet) bool {
+	amp := false
+	for i := range s {
+		if s[i].has('&') {
+			amp = true
+		}
+	}
+	if !amp {
+		return true // no '&' in any value: the alphabets already say the decoding is inert
+	}
+	if opaqueSources(req)&^srcDigits != 0 {
+		return false
+	}
+	all := 1<<nSources - 1
+	for _, ts := range withPlusAsSpace(sourceTexts(req, all)) {
+		for _, t := range ts {
+			if bytes.IndexByte(t, '&') < 0 {
+				continue
+			}
+			if bytes.Contains(t, []byte("&#")) || bytes.IndexByte(t, 0) >= 0 {
+				return false
+			}
+			v := string(t)
+			if html.UnescapeString(v) != v {
+				return false
+			}
+			if l := strings.ToLower(v); html.UnescapeString(l) != l {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // withPlusAsSpace adds, for texts with a '+', the variant url-decoding produces.
 func withPlusAsSpace(t [nSources][][]byte) [nSources][][]byte {
 	for i := range t {
@@ -750,7 +827,7 @@ func withPlusAsSpace(t [nSources][][]byte) [nSources][][]byte {
 // removable returns the ids of rules that cannot match req.
 func (g *gate) removable(req *Request) []int {
 	s := sourceAlphabets(req)
-	p := g.planFor(planKey{s: s, opaque: opaqueSources(req)})
+	p := g.planFor(planKey{s: s, opaque: opaqueSources(req), inert: htmlInert(req, &s)})
 	if len(p.decide) == 0 {
 		return p.remove
 	}

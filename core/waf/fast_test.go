@@ -78,3 +78,41 @@ func TestNecessaryFactors(t *testing.T) {
 		t.Fatalf("specialised factors %v", f)
 	}
 }
+
+// htmlInert lets htmlEntityDecode count as the identity; each case here is a way to smuggle
+// an entity past a careless version of it.
+func TestHTMLInert(t *testing.T) {
+	get := func(uri string) *Request {
+		r := benignGET()
+		r.URI = uri
+		return r
+	}
+	inert := func(r *Request) bool { s := sourceAlphabets(r); return htmlInert(r, &s) }
+	if !inert(get("/shop?page=2&sort=price&category=garden-tools")) {
+		t.Fatal("plain query separators decode to nothing, yet the request was not inert")
+	}
+	for _, uri := range []string{
+		"/p?a=1&lt=2",        // legacy entity without ';' right after a separator
+		"/p?a=1&notes=x",     // "&not" is a legacy prefix of the run "notes"
+		"/p?q=a%26lt%3Bb",    // the entity only appears once the argument is url-decoded
+		"/p?a=1&#60;",        // numeric entities
+		"/p?a=1&LT=2",        // upper case entity
+		"/p?a=1&Nbsp=2",      // becomes an entity once lowercased
+		"/p?q=x+%26amp%3B+y", // decoded argument with '+' read as a space
+		"/p?a=1&Amp;b=2",     // lowercase turns &Amp; into &amp;
+	} {
+		if inert(get(uri)) {
+			t.Errorf("%s: an entity can decode, yet the request was taken as inert", uri)
+		}
+	}
+	post := benignPOST()
+	post.Body = []byte("a=1&lt;b=2")
+	if inert(post) {
+		t.Error("body with &lt; taken as inert")
+	}
+	post.Headers = append(post.Headers[:len(post.Headers):len(post.Headers)], [2]string{"X-Note", "fish &amp chips"})
+	post.Body = []byte("a=1&b=2")
+	if inert(post) {
+		t.Error("header with &amp taken as inert")
+	}
+}
