@@ -4,10 +4,14 @@
 package sandboxtest
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"bulwark/core/sandbox"
@@ -38,13 +42,17 @@ func build() {
 		buildErr = err
 		return
 	}
-	dir, err := os.MkdirTemp("", "bulwark-bin-")
-	if err != nil {
+	// One folder for every test process, one binary per process named by its pid: binaries
+	// of processes that have exited are removed here, since a test process has no exit hook
+	// (a folder per process used to leave a 40 MB binary behind on every run).
+	dir := filepath.Join(os.TempDir(), "bulwark-sandboxtest")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		buildErr = err
 		return
 	}
 	os.Chmod(dir, 0o755) // workers run as nobody when tests run as root
-	exe = filepath.Join(dir, "bulwark")
+	removeStale(dir)
+	exe = filepath.Join(dir, "bulwark-"+strconv.Itoa(os.Getpid()))
 	for _, pkg := range []string{"./cmd/appliance", "./core/sandbox/sandboxtest/worker"} {
 		cmd := exec.Command("go", "build", "-o", exe, pkg)
 		cmd.Dir = root
@@ -53,6 +61,24 @@ func build() {
 		if buildErr == nil {
 			os.Chmod(exe, 0o755)
 			return
+		}
+	}
+}
+
+// removeStale deletes the binaries of test processes that no longer run. Their workers are
+// gone too: a worker dies with its supervisor (Pdeathsig).
+func removeStale(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(strings.TrimPrefix(e.Name(), "bulwark-"))
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
 }
