@@ -116,3 +116,24 @@ func TestHTMLInert(t *testing.T) {
 		t.Error("header with &amp taken as inert")
 	}
 }
+
+// Sources are judged one by one only where every value comes from one source: the request
+// line joins method, target and protocol, and REQUEST_BODY is judged with what the body
+// processor derives.
+func TestPerSourceGroups(t *testing.T) {
+	c, ok := analyse(1, `SecRule REQUEST_LINE "@rx (?i)^get /a\?b=c http" "id:1,phase:1,t:none"`)
+	if !ok || !c.mixed {
+		t.Fatalf("REQUEST_LINE must be judged as one value of several sources: %+v", c)
+	}
+	c, ok = analyse(2, `SecRule ARGS|REQUEST_BODY "@rx <x" "id:2,phase:2,t:none"`)
+	if !ok || c.mixed || c.joint != srcBodyRaw|srcBodyArgs {
+		t.Fatalf("REQUEST_BODY: raw and processed body judged together: %+v", c)
+	}
+	// one source that can match keeps the rule even when the others cannot
+	r := benignGET()
+	r.URI = "/p?q=%3Cx"
+	s := sourceAlphabets(r)
+	if c.alphabetMask(&s, srcArgsGet, false).has('<') == false || !c.canMatch(c.alphabetMask(&s, srcArgsGet, false)) {
+		t.Fatal("the decoded query argument can hold '<x'")
+	}
+}
