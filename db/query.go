@@ -73,8 +73,10 @@ func (d *DB) Series(ctx context.Context, since, until time.Time, step time.Durat
 		ByKind:   map[event.Kind][]int64{},
 		ByAction: map[event.Action][]int64{},
 	}
+	// CAST to BLOB: go-sqlite3 hands a TEXT column over as a Go string that database/sql then
+	// copies again into the RawBytes; a BLOB is copied once.
 	rows, err := d.r.QueryContext(ctx,
-		`SELECT minute, counts FROM minute_counts WHERE minute >= ? AND minute < ?`, start, end)
+		`SELECT minute, CAST(counts AS BLOB) FROM minute_counts WHERE minute >= ? AND minute < ?`, start, end)
 	if err != nil {
 		return Series{}, fmt.Errorf("series: %w", err)
 	}
@@ -83,16 +85,7 @@ func (d *DB) Series(ctx context.Context, since, until time.Time, step time.Durat
 		minute int64
 		counts sql.RawBytes // parsed in place: no copy per row
 	)
-	// Keyed by string so that looking up a []byte name does not allocate (m[string(b)]).
-	byKind, byAction := map[string][]int64{}, map[string][]int64{}
-	series := func(m map[string][]int64, name []byte) []int64 {
-		v := m[string(name)]
-		if v == nil {
-			v = make([]int64, n)
-			m[string(name)] = v
-		}
-		return v
-	}
+	byKind, byAction := seriesSet{n: n}, seriesSet{n: n}
 	for rows.Next() {
 		if err := rows.Scan(&minute, &counts); err != nil {
 			return Series{}, fmt.Errorf("series: %w", err)
@@ -100,18 +93,18 @@ func (d *DB) Series(ctx context.Context, since, until time.Time, step time.Durat
 		i := int((minute - start) / stepSec)
 		err := eachCount(counts, func(kind, action []byte, c int64) {
 			s.Total[i] += c
-			series(byKind, kind)[i] += c
-			series(byAction, action)[i] += c
+			byKind.get(kind)[i] += c
+			byAction.get(action)[i] += c
 		})
 		if err != nil {
 			return Series{}, fmt.Errorf("series: %w", err)
 		}
 	}
-	for k, v := range byKind {
-		s.ByKind[event.Kind(k)] = v
+	for j, k := range byKind.names {
+		s.ByKind[event.Kind(k)] = byKind.vals[j]
 	}
-	for a, v := range byAction {
-		s.ByAction[event.Action(a)] = v
+	for j, a := range byAction.names {
+		s.ByAction[event.Action(a)] = byAction.vals[j]
 	}
 	if err := rows.Err(); err != nil {
 		return Series{}, fmt.Errorf("series: %w", err)
