@@ -207,6 +207,16 @@ CREATE TABLE policy_docs (
 	by      TEXT NOT NULL
 ) WITHOUT ROWID;
 `},
+	{Version: 6, Name: "drop the (hour, count) indexes of the hourly rollups", SQL: `
+-- Every count update of an hourly rollup row moved its entry in these indexes: with about a
+-- thousand upserts per batch they cost the event writer a fifth of its throughput (50.9k ->
+-- 64.4k events/s without them, same machine). The top-N query reads an hour's busiest
+-- values by scanning that hour's rows of the primary key with a LIMIT sort instead, still
+-- within its budget on a million events (DB.top).
+DROP INDEX IF EXISTS ip_hours_count;
+DROP INDEX IF EXISTS rule_hours_count;
+DROP INDEX IF EXISTS path_hours_count;
+`},
 }
 
 // checkMigrations refuses a list that is not numbered 1..N: a gap or a duplicate is a

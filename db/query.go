@@ -185,8 +185,10 @@ func (d *DB) TopPaths(ctx context.Context, since, until time.Time, n int) ([]Top
 // top answers exactly, without grouping every (hour, value) row of the window when a few
 // values dominate (the usual shape of attack traffic):
 //
-//  1. the hours the window touches are read from the hourly rollup, busiest first (index
-//     on (hour, count)): the topM values of each are the candidates. A value that is no
+//  1. the hours the window touches are read from the hourly rollup, busiest first (the
+//     hour's primary-key rows with a LIMIT sort: an (hour, count) index cost the writer
+//     more than it saved here, see migration 6): the topM values of each are the
+//     candidates. A value that is no
 //     candidate has at most the hour's topM-th count in each hour, so at most threshold,
 //     the sum of those, in the whole window;
 //  2. the candidates' exact counts: whole hours from the rollup, the ragged edges (under an
