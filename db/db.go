@@ -91,9 +91,11 @@ func open(path string, list []Migration) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("database %s: could not switch to WAL journal (got %q)", path, mode)
 	}
-	// Checkpoint (copy the WAL into the file, with an fsync) every 16 MiB instead of SQLite's
-	// 4 MiB: the writer pays for it inside a batch commit, so fewer and larger is cheaper.
-	if _, err := w.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 4096"); err != nil {
+	// Checkpoint (copy the WAL into the file, with an fsync) every 64 MiB instead of SQLite's
+	// 4 MiB: the writer pays for it inside a batch commit, and the hot index pages rewritten
+	// by many batches are copied once per checkpoint, so fewer and larger is cheaper
+	// (writer benchmark, same-run A/B: 16 MiB 47-50k, 64 MiB 56-59k events/s).
+	if _, err := w.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 16384"); err != nil {
 		w.Close()
 		return nil, fileError(path, err)
 	}
