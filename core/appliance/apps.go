@@ -117,7 +117,7 @@ type appsService struct{ m *apps.Manager }
 
 func appOf(ai apps.AppInfo) adminapi.App {
 	lim, _ := json.Marshal(ai.Limits)
-	return adminapi.App{Name: ai.Name, Version: strconv.FormatInt(ai.Version, 10), Enabled: ai.Enabled, Routes: ai.Routes,
+	return adminapi.App{Name: ai.Name, Version: strconv.FormatInt(ai.Version, 10), Enabled: ai.Enabled, Routes: ai.Routes, DeployedAt: ai.Created.UTC(),
 		Limits: lim, Workers: ai.Stats.Workers, LastHour: &adminapi.AppCounts{Requests: ai.Counts.Requests,
 			Errors: ai.Counts.Errors, Blocked: ai.Counts.Blocked, LimitHits: ai.Counts.LimitHits}}
 }

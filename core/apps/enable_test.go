@@ -43,6 +43,8 @@ func TestSetEnabledPersistsAndCounts(t *testing.T) {
 	}
 	if l := e.m.List(); len(l) != 1 || l[0].Enabled || l[0].Version != 1 {
 		t.Fatalf("list while disabled: %+v", l)
+	} else if age := time.Since(l[0].Created); age < 0 || age > time.Hour {
+		t.Fatalf("list: running version created %v ago, want its deploy time", age)
 	}
 	// A deploy to a disabled app is stored and becomes the active version, but stays off.
 	if _, err := e.m.Deploy(ctx, appCopy(t, "hello", `"v1"`, `"v2"`)); err != nil {

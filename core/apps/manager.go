@@ -296,8 +296,9 @@ type AppInfo struct {
 	Routes  []string
 	Limits  manifest.Limits
 	Stats   sandbox.Stats
-	Enabled bool   // false: switched off by the operator, its routes answer 503
-	Counts  Counts // the last hour's requests, errors, blocks and limit hits
+	Enabled bool      // false: switched off by the operator, its routes answer 503
+	Counts  Counts    // the last hour's requests, errors, blocks and limit hits
+	Created time.Time // when the running version was deployed
 }
 
 // List describes the running apps, by name.
@@ -306,7 +307,7 @@ func (m *Manager) List() []AppInfo {
 	defer m.mu.Unlock()
 	var out []AppInfo
 	for name, d := range m.running {
-		ai := AppInfo{Name: name, Version: d.v.Version, Limits: d.limits, Enabled: d.sup != nil, Counts: m.counts.get(name, time.Now())}
+		ai := AppInfo{Name: name, Version: d.v.Version, Limits: d.limits, Enabled: d.sup != nil, Counts: m.counts.get(name, time.Now()), Created: d.v.Created}
 		if d.sup != nil {
 			ai.Stats = d.sup.Stats()
 		}
