@@ -321,11 +321,7 @@ func (v *VM) bindings() *goja.Object {
 		return rt.ToValue(uuid4()), nil
 	})
 	set("digest", func(c goja.FunctionCall) (goja.Value, error) {
-		alg, err := argStr(c, 0)
-		if err != nil {
-			return nil, err
-		}
-		h, err := hashFor(alg)
+		h, err := argHash(c, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -338,11 +334,7 @@ func (v *VM) bindings() *goja.Object {
 		return v.buf(d.Sum(nil)), nil
 	})
 	mac := func(c goja.FunctionCall) ([]byte, error) {
-		alg, err := argStr(c, 0)
-		if err != nil {
-			return nil, err
-		}
-		h, err := hashFor(alg)
+		h, err := argHash(c, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -592,4 +584,13 @@ func jsonQuote(s string) string {
 	enc.SetEscapeHTML(false)
 	enc.Encode(s)
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// argHash reads argument i as a hash algorithm name ("SHA-256", ...).
+func argHash(c goja.FunctionCall, i int) (func() hash.Hash, error) {
+	alg, err := argStr(c, i)
+	if err != nil {
+		return nil, err
+	}
+	return hashFor(alg)
 }
