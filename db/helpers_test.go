@@ -148,6 +148,7 @@ func buildBig(path string) (*DB, error) {
 			`INSERT INTO event_minutes SELECT ts / 1000000000 - (ts / 1000000000) % 60 AS m, kind, action, COUNT(*) FROM events GROUP BY m, kind, action`,
 			`INSERT INTO minute_counts SELECT minute, group_concat(kind || char(9) || action || char(9) || count || char(10), '' ORDER BY kind, action)
 				FROM event_minutes GROUP BY minute`,
+			`INSERT INTO event_hours SELECT ts / 1000000000 - (ts / 1000000000) % 3600 AS h, kind, severity, action, COUNT(*) FROM events GROUP BY h, kind, severity, action`,
 			`INSERT INTO ip_hours SELECT ts / 1000000000 - (ts / 1000000000) % 3600 AS h, ip, COUNT(*) FROM events WHERE ip != '' GROUP BY h, ip`,
 			`INSERT INTO rule_hours SELECT ts / 1000000000 - (ts / 1000000000) % 3600 AS h, rule, COUNT(*) FROM events WHERE rule != '' GROUP BY h, rule`,
 			`INSERT INTO path_hours SELECT ts / 1000000000 - (ts / 1000000000) % 3600 AS h, path, COUNT(*) FROM events WHERE path != '' GROUP BY h, path`,

@@ -217,6 +217,24 @@ DROP INDEX IF EXISTS ip_hours_count;
 DROP INDEX IF EXISTS rule_hours_count;
 DROP INDEX IF EXISTS path_hours_count;
 `},
+	{Version: 7, Name: "hourly counts per kind, severity and action", SQL: `
+-- The total of an events query (DB.Events, Page.Total) over a long window: whole hours from
+-- here (a month is 720 hours of a few dozen rows), whole minutes at the ends from
+-- event_minutes, the last seconds from the events. Severity is here and not per minute, so
+-- a severity filter reads its ragged ends (under an hour each) from the events. Written by
+-- the event writer in the batch's transaction; trimmed by retention with the other rollups.
+CREATE TABLE event_hours (
+	hour     INTEGER NOT NULL,
+	kind     TEXT NOT NULL,
+	severity TEXT NOT NULL,
+	action   TEXT NOT NULL,
+	count    INTEGER NOT NULL,
+	PRIMARY KEY (hour, kind, severity, action)
+) WITHOUT ROWID;
+INSERT INTO event_hours
+	SELECT ts / 1000000000 - (ts / 1000000000) % 3600 AS h, kind, severity, action, COUNT(*)
+	FROM events GROUP BY h, kind, severity, action;
+`},
 }
 
 // checkMigrations refuses a list that is not numbered 1..N: a gap or a duplicate is a

@@ -396,7 +396,19 @@ type EventFilter struct {
 type Page struct {
 	Events []event.Event `json:"events"`
 	Next   string        `json:"next,omitempty"` // cursor for the next (older) page; "" when this is the last
+	// Total is how many events match the filter on all pages together (the cursor does not
+	// count). It is counted on the first page, in the same snapshot as its Events, and
+	// carried in Next, so every page of one listing reports the same Total and later pages
+	// do not count again. When TotalCapped, at least Total match and counting stopped there
+	// (see TotalCap).
+	Total       int64 `json:"total"`
+	TotalCapped bool  `json:"total_capped,omitempty"`
 }
+
+// TotalCap is where Page.Total stops counting when no rollup can answer the filter (ip,
+// app, rule or text): counting the events themselves costs about 0.6 µs each (100,000:
+// 61 ms on the 1M-event benchmark store; a rollup total costs under 1.1 ms).
+const TotalCap = 100_000
 
 // Events returns one page of the events matching f, newest first. Paging is by keyset
 // (the last event's ts and id), so a page costs the same however deep it is and events
@@ -420,35 +432,17 @@ func (d *DB) Events(ctx context.Context, f EventFilter) (Page, error) {
 			return Page{}, &FilterError{Field: l.field, Msg: fmt.Sprintf("at most %d values, got %d", maxListLen, l.n)}
 		}
 	}
-	var conds []string
-	var args []any
-	if !f.Since.IsZero() {
-		conds, args = append(conds, "ts >= ?"), append(args, f.Since.UnixNano())
-	}
-	if !f.Until.IsZero() {
-		conds, args = append(conds, "ts < ?"), append(args, f.Until.UnixNano())
-	}
+	conds, args := filterConds(f)
+	var cur cursor
 	if f.Cursor != "" {
-		ts, id, err := parseCursor(f.Cursor)
-		if err != nil {
+		var err error
+		if cur, err = parseCursor(f.Cursor); err != nil {
 			return Page{}, err
 		}
+		ts, id := cur.ts, cur.id
 		// ts <= ? bounds the index walk; the OR picks up where the last page stopped.
 		conds = append(conds, "ts <= ?", "(ts < ? OR id < ?)")
 		args = append(args, ts, ts, id)
-	}
-	conds, args = in(conds, args, "kind", f.Kinds)
-	conds, args = in(conds, args, "severity", f.Severities)
-	conds, args = in(conds, args, "action", f.Actions)
-	for _, eq := range []struct{ col, v string }{{"ip", f.IP}, {"app", f.App}, {"rule", f.Rule}} {
-		if eq.v != "" {
-			conds, args = append(conds, eq.col+" = ?"), append(args, eq.v)
-		}
-	}
-	if f.Text != "" {
-		t := strings.ToLower(f.Text)
-		conds = append(conds, "(instr(lower(path), ?) > 0 OR instr(lower(coalesce(detail, '')), ?) > 0)")
-		args = append(args, t, t)
 	}
 	q := `SELECT id, ts, kind, severity, action, ip, method, host, path, app, rule, detail FROM events`
 	if len(conds) > 0 {
@@ -456,7 +450,14 @@ func (d *DB) Events(ctx context.Context, f EventFilter) (Page, error) {
 	}
 	q += " ORDER BY ts DESC, id DESC LIMIT ?"
 	args = append(args, limit+1)
-	rows, err := d.r.QueryContext(ctx, q, args...)
+	// One read transaction: the page and its total see the same snapshot, so a page never
+	// shows events its total does not count.
+	tx, err := d.r.BeginTx(ctx, nil)
+	if err != nil {
+		return Page{}, fmt.Errorf("events: %w", err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return Page{}, fmt.Errorf("events: %w", err)
 	}
@@ -472,12 +473,177 @@ func (d *DB) Events(ctx context.Context, f EventFilter) (Page, error) {
 	if err := rows.Err(); err != nil {
 		return Page{}, fmt.Errorf("events: %w", err)
 	}
+	rows.Close()
+	if cur.hasTotal {
+		p.Total, p.TotalCapped = cur.total, cur.capped
+	} else if p.Total, p.TotalCapped, err = total(ctx, tx, f); err != nil {
+		return Page{}, fmt.Errorf("events: total: %w", err)
+	}
 	if len(p.Events) > limit {
 		p.Events = p.Events[:limit]
 		last := p.Events[limit-1]
-		p.Next = strconv.FormatInt(last.TS.UnixNano(), 10) + "." + strconv.FormatInt(last.ID, 10)
+		p.Next = cursor{ts: last.TS.UnixNano(), id: last.ID, total: p.Total, capped: p.TotalCapped}.String()
 	}
 	return p, nil
+}
+
+// filterConds is the WHERE of f without its cursor.
+func filterConds(f EventFilter) ([]string, []any) {
+	var conds []string
+	var args []any
+	if !f.Since.IsZero() {
+		conds, args = append(conds, "ts >= ?"), append(args, f.Since.UnixNano())
+	}
+	if !f.Until.IsZero() {
+		conds, args = append(conds, "ts < ?"), append(args, f.Until.UnixNano())
+	}
+	conds, args = in(conds, args, "kind", f.Kinds)
+	conds, args = in(conds, args, "severity", f.Severities)
+	conds, args = in(conds, args, "action", f.Actions)
+	for _, eq := range []struct{ col, v string }{{"ip", f.IP}, {"app", f.App}, {"rule", f.Rule}} {
+		if eq.v != "" {
+			conds, args = append(conds, eq.col+" = ?"), append(args, eq.v)
+		}
+	}
+	if f.Text != "" {
+		t := strings.ToLower(f.Text)
+		conds = append(conds, "(instr(lower(path), ?) > 0 OR instr(lower(coalesce(detail, '')), ?) > 0)")
+		args = append(args, t, t)
+	}
+	return conds, args
+}
+
+// total counts the events matching f (its cursor aside). A filter on time, kind,
+// severity and action only is counted exactly from the rollups: whole hours from
+// event_hours, whole minutes at the ends from event_minutes (or, with a severity filter,
+// which event_minutes does not carry, the ends from the events), the rest from the events
+// by the ts index; the events it reads are under two hours (two minutes without severity)
+// whatever the window. Any other filter counts the matching events, stopping after
+// TotalCap (capped = true).
+func total(ctx context.Context, tx *sql.Tx, f EventFilter) (n int64, capped bool, err error) {
+	if f.IP != "" || f.App != "" || f.Rule != "" || f.Text != "" {
+		conds, args := filterConds(f)
+		q := `SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE ` + strings.Join(conds, " AND ") + ` LIMIT ?)`
+		if err := tx.QueryRowContext(ctx, q, append(args, TotalCap+1)...).Scan(&n); err != nil {
+			return 0, false, err
+		}
+		if n > TotalCap {
+			return TotalCap, true, nil
+		}
+		return n, false, nil
+	}
+	lo, hi := int64(0), int64(0) // [lo, hi) in Unix ns
+	if f.Since.IsZero() || f.Until.IsZero() {
+		// Two subqueries: SQLite answers a lone MIN or MAX from the index end, both in one
+		// SELECT by scanning the table.
+		var first, last sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT (SELECT MIN(ts) FROM events), (SELECT MAX(ts) FROM events)`).Scan(&first, &last); err != nil {
+			return 0, false, err
+		}
+		if !first.Valid {
+			return 0, false, nil
+		}
+		lo, hi = first.Int64, last.Int64+1
+	}
+	if !f.Since.IsZero() {
+		lo = f.Since.UnixNano()
+	}
+	if !f.Until.IsZero() {
+		hi = f.Until.UnixNano()
+	}
+	c := classCounter{ctx: ctx, tx: tx}
+	c.where, c.args = in(nil, nil, "kind", f.Kinds)
+	c.where, c.args = in(c.where, c.args, "action", f.Actions)
+	withSev, sevArgs := in(slices.Clone(c.where), slices.Clone(c.args), "severity", f.Severities)
+	c.sevWhere, c.sevArgs = withSev, sevArgs
+	c.bySeverity = len(f.Severities) > 0
+	n, err = c.count(lo, hi)
+	return n, false, err
+}
+
+// classCounter counts events of some kinds, severities and actions in a time range from the
+// rollups; see total.
+type classCounter struct {
+	ctx        context.Context
+	tx         *sql.Tx
+	where      []string // kind and action conditions (every table has those columns)
+	args       []any
+	sevWhere   []string // the same and the severity condition (event_hours and events)
+	sevArgs    []any
+	bySeverity bool
+}
+
+const (
+	nsMinute = int64(time.Minute)
+	nsHour   = int64(time.Hour)
+)
+
+func (c *classCounter) count(lo, hi int64) (int64, error) {
+	if lo >= hi {
+		return 0, nil
+	}
+	hFrom, hTo := ceilTo(lo, nsHour), floorTo(hi, nsHour)
+	if hFrom >= hTo {
+		return c.minutes(lo, hi)
+	}
+	n, err := c.sum(`SELECT SUM(count) FROM event_hours WHERE hour >= ? AND hour < ?`, c.sevWhere, c.sevArgs, hFrom/1e9, hTo/1e9)
+	if err != nil {
+		return 0, err
+	}
+	a, err := c.minutes(lo, hFrom)
+	if err != nil {
+		return 0, err
+	}
+	b, err := c.minutes(hTo, hi)
+	return n + a + b, err
+}
+
+// minutes counts [lo, hi) from event_minutes and the events, or from the events alone
+// under a severity filter.
+func (c *classCounter) minutes(lo, hi int64) (int64, error) {
+	if lo >= hi {
+		return 0, nil
+	}
+	mFrom, mTo := ceilTo(lo, nsMinute), floorTo(hi, nsMinute)
+	if c.bySeverity || mFrom >= mTo {
+		return c.raw(lo, hi)
+	}
+	n, err := c.sum(`SELECT SUM(count) FROM event_minutes WHERE minute >= ? AND minute < ?`, c.where, c.args, mFrom/1e9, mTo/1e9)
+	if err != nil {
+		return 0, err
+	}
+	a, err := c.raw(lo, mFrom)
+	if err != nil {
+		return 0, err
+	}
+	b, err := c.raw(mTo, hi)
+	return n + a + b, err
+}
+
+func (c *classCounter) raw(lo, hi int64) (int64, error) {
+	if lo >= hi {
+		return 0, nil
+	}
+	return c.sum(`SELECT COUNT(*) FROM events WHERE ts >= ? AND ts < ?`, c.sevWhere, c.sevArgs, lo, hi)
+}
+
+// sum runs q (a range condition on two parameters) with the conditions where added.
+func (c *classCounter) sum(q string, where []string, args []any, from, to int64) (int64, error) {
+	if len(where) > 0 {
+		q += " AND " + strings.Join(where, " AND ")
+	}
+	var n sql.NullInt64
+	err := c.tx.QueryRowContext(c.ctx, q, append([]any{from, to}, args...)...).Scan(&n)
+	return n.Int64, err
+}
+
+// ceilTo rounds v up to a multiple of step.
+func ceilTo(v, step int64) int64 {
+	f := floorTo(v, step)
+	if f < v {
+		f += step
+	}
+	return f
 }
 
 // Event returns the event with id, or an error wrapping ErrNotFound.
@@ -522,16 +688,40 @@ func in[T ~string](conds []string, args []any, col string, vs []T) ([]string, []
 	return conds, args
 }
 
-func parseCursor(c string) (ts, id int64, err error) {
+// cursor is where the next page starts (the last event's ts and id) and the listing's
+// total from its first page: "ts.id.total" or "ts.id.total.c" when capped. A cursor of
+// two parts (ts.id) is accepted and the total counted again.
+type cursor struct {
+	ts, id   int64
+	total    int64
+	capped   bool
+	hasTotal bool
+}
+
+func (c cursor) String() string {
+	s := strconv.FormatInt(c.ts, 10) + "." + strconv.FormatInt(c.id, 10) + "." + strconv.FormatInt(c.total, 10)
+	if c.capped {
+		s += ".c"
+	}
+	return s
+}
+
+func parseCursor(c string) (cursor, error) {
 	bad := &FilterError{Field: "cursor", Msg: fmt.Sprintf("%.40q is not a cursor from a previous page", c)}
-	a, b, ok := strings.Cut(c, ".")
-	if !ok {
-		return 0, 0, bad
+	parts := strings.Split(c, ".")
+	if len(parts) < 2 || len(parts) > 4 || (len(parts) == 4 && parts[3] != "c") {
+		return cursor{}, bad
 	}
-	ts, err1 := strconv.ParseInt(a, 10, 64)
-	id, err2 := strconv.ParseInt(b, 10, 64)
-	if err1 != nil || err2 != nil || id < 1 {
-		return 0, 0, bad
+	var cur cursor
+	var err1, err2, err3 error
+	cur.ts, err1 = strconv.ParseInt(parts[0], 10, 64)
+	cur.id, err2 = strconv.ParseInt(parts[1], 10, 64)
+	if len(parts) >= 3 {
+		cur.total, err3 = strconv.ParseInt(parts[2], 10, 64)
+		cur.hasTotal, cur.capped = true, len(parts) == 4
 	}
-	return ts, id, nil
+	if err1 != nil || err2 != nil || err3 != nil || cur.id < 1 || cur.total < 0 {
+		return cursor{}, bad
+	}
+	return cur, nil
 }

@@ -249,6 +249,7 @@ func (w *Writer) pruneStep() (int, error) {
 		for _, q := range []string{
 			`DELETE FROM event_minutes WHERE minute < ?`,
 			`DELETE FROM minute_counts WHERE minute < ?`,
+			`DELETE FROM event_hours WHERE hour < ?`,
 			`DELETE FROM ip_hours WHERE hour < ?`,
 			`DELETE FROM rule_hours WHERE hour < ?`,
 			`DELETE FROM path_hours WHERE hour < ?`,
@@ -273,6 +274,12 @@ type hourKey struct {
 	value string
 }
 
+// classKey is one row of event_hours.
+type classKey struct {
+	hour                   int64
+	kind, severity, action string
+}
+
 // insertEvents stores batch in tx, assigning each event its ID, and (when rollups) adds
 // the batch's counts to the rollup tables. Counts are summed in memory first, so a batch
 // of 1000 events costs one upsert per distinct key, not one per event.
@@ -286,6 +293,7 @@ func insertEvents(ctx context.Context, tx *sql.Tx, batch []event.Event, rollups 
 	defer ins.Close()
 	minutes := map[minuteKey]int64{}
 	ips, rules, paths := map[hourKey]int64{}, map[hourKey]int64{}, map[hourKey]int64{}
+	classes := map[classKey]int64{}
 	for i := range batch {
 		e := &batch[i]
 		clean(e, now)
@@ -307,6 +315,7 @@ func insertEvents(ctx context.Context, tx *sql.Tx, batch []event.Event, rollups 
 		sec := e.TS.Unix()
 		minutes[minuteKey{floorTo(sec, 60), string(e.Kind), string(e.Action)}]++
 		hour := floorTo(sec, 3600)
+		classes[classKey{hour, string(e.Kind), string(e.Severity), string(e.Action)}]++
 		if e.IP != "" {
 			ips[hourKey{hour, e.IP}]++
 		}
@@ -334,6 +343,18 @@ func insertEvents(ctx context.Context, tx *sql.Tx, batch []event.Event, rollups 
 	}
 	if err := addMinuteCounts(ctx, tx, minutes); err != nil {
 		return fmt.Errorf("rollup minute_counts: %w", err)
+	}
+	if err := upsert(ctx, tx, `INSERT INTO event_hours (hour, kind, severity, action, count) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (hour, kind, severity, action) DO UPDATE SET count = count + excluded.count`, len(classes),
+		func(st *sql.Stmt) error {
+			for k, n := range classes { // a few dozen rows per batch: order does not matter
+				if _, err := st.ExecContext(ctx, k.hour, k.kind, k.severity, k.action, n); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+		return fmt.Errorf("rollup event_hours: %w", err)
 	}
 	for _, h := range []struct {
 		table, col string

@@ -48,6 +48,9 @@ func checkRollups(t *testing.T, d *DB) {
 		{"event_minutes",
 			`SELECT minute, kind, action, count FROM event_minutes ORDER BY 1, 2, 3`,
 			`SELECT (ts / 1000000000) - ((ts / 1000000000) % 60), kind, action, COUNT(*) FROM events GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`},
+		{"event_hours",
+			`SELECT hour, kind || '/' || severity, action, count FROM event_hours ORDER BY 1, 2, 3`,
+			`SELECT (ts / 1000000000) - ((ts / 1000000000) % 3600), kind || '/' || severity, action, COUNT(*) FROM events GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`},
 		{"ip_hours",
 			`SELECT hour, ip, '', count FROM ip_hours ORDER BY 1, 2`,
 			`SELECT (ts / 1000000000) - ((ts / 1000000000) % 3600), ip, '', COUNT(*) FROM events WHERE ip != '' GROUP BY 1, 2 ORDER BY 1, 2`},
@@ -311,6 +314,7 @@ func TestWriterRetentionDeletesInChunksAndTrimsRollups(t *testing.T) {
 	for _, q := range []string{
 		"SELECT COUNT(*) FROM event_minutes WHERE minute < ?",
 		"SELECT COUNT(*) FROM ip_hours WHERE hour < ?",
+		"SELECT COUNT(*) FROM event_hours WHERE hour < ?",
 		"SELECT COUNT(*) FROM rule_hours WHERE hour < ?",
 		"SELECT COUNT(*) FROM path_hours WHERE hour < ?",
 	} {
