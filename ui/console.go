@@ -23,6 +23,7 @@ import (
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
 	"fyne.io/fyne/v2/driver/desktop"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/theme"
 	"fyne.io/fyne/v2/widget"
 
@@ -105,6 +106,11 @@ type Console struct {
 	verlbl   *widget.Label
 	busy     *widget.Activity
 	picker   *widget.Select
+	// alertBtn is the status bar's badge for alerts that arrived since the operator last
+	// looked: visible without a desktop notification daemon.
+	alertBtn *widget.Button
+	newAlert int
+	lastNew  source.Alert
 }
 
 // New builds the console window. It does not show it.
@@ -130,10 +136,13 @@ func New(a fyne.App, conn source.Connector, store *Profiles, opt Options) *Conso
 	c.busy.Hide()
 	c.picker = widget.NewSelect(nil, func(label string) { c.switchTo(label) })
 	c.picker.PlaceHolder = "Switch appliance"
+	c.alertBtn = widget.NewButtonWithIcon("", theme.WarningIcon(), c.openAlerts)
+	c.alertBtn.Importance = widget.DangerImportance
+	c.alertBtn.Hide()
 	c.connect = newConnect(c)
 	c.body = container.NewStack(c.connect.object())
 	status := container.NewHBox(widget.NewIcon(theme.StorageIcon()), c.applbl, widget.NewSeparator(),
-		c.statelbl, widget.NewSeparator(), c.verlbl, c.busy)
+		c.statelbl, widget.NewSeparator(), c.verlbl, c.busy, layout.NewSpacer(), c.alertBtn)
 	addBtn := widget.NewButtonWithIcon("Appliances", theme.ContentAddIcon(), func() { c.showConnect() })
 	top := container.NewBorder(nil, nil, nil, container.NewHBox(c.picker, addBtn))
 	c.win.SetContent(container.NewBorder(top, container.NewVBox(widget.NewSeparator(), status), nil, nil, c.body))
@@ -240,6 +249,9 @@ func (c *Console) Summary() string {
 		state = c.cur.state
 	}
 	out := fmt.Sprintf("state=%q", state)
+	if c.newAlert > 0 {
+		out += fmt.Sprintf(" badge=%q", c.alertBtn.Text)
+	}
 	if s, ok := c.currentView().(interface{ summary() string }); ok {
 		out += " " + s.summary()
 	}
@@ -328,10 +340,36 @@ func (c *Console) attach(b source.Bundle, app source.Appliance) {
 	s.startLive()
 }
 
+// alertBadge counts n more new alerts in the status bar, naming the newest (UI goroutine).
+func (c *Console) alertBadge(n int, newest source.Alert) {
+	c.newAlert += n
+	c.lastNew = newest
+	word := "alert"
+	if c.newAlert > 1 {
+		word = "alerts"
+	}
+	c.alertBtn.SetText(fmt.Sprintf("%d new %s — %s: %s", c.newAlert, word, newest.Rule, newest.Summary))
+	c.alertBtn.Show()
+}
+
+// openAlerts shows the alert history and clears the badge.
+func (c *Console) openAlerts() {
+	c.newAlert = 0
+	c.alertBtn.Hide()
+	if !c.SelectScreen("Alerts") {
+		return
+	}
+	if v, ok := c.currentView().(*alertsScreen); ok {
+		v.showTab("History")
+	}
+}
+
 func (c *Console) detach() {
 	if c.cur == nil {
 		return
 	}
+	c.newAlert = 0
+	c.alertBtn.Hide()
 	c.cur.cancel()
 	_ = c.cur.app.Close()
 	c.cur = nil

@@ -278,8 +278,21 @@ func TestNewAlertRaisesNotification(t *testing.T) {
 	h.app.FireAlert("sqli burst", "40 sqli events from 198.51.100.9 in 1m", event.Critical)
 	h.act(s.pollAlerts)
 	h.act(s.pollAlerts) // the same alert again: no second notification
-	if len(h.notes) != 1 || !strings.Contains(h.notes[0].Content, "198.51.100.9") {
+	if len(h.notes) != 1 || !strings.Contains(h.notes[0].Content, "198.51.100.9") || !strings.Contains(h.notes[0].Title, "sqli burst") {
 		t.Fatalf("notifications: %+v", h.notes)
+	}
+	// Without a notification daemon the operator still sees it: the status bar's badge.
+	if !h.c.alertBtn.Visible() || !strings.Contains(h.c.alertBtn.Text, "1 new alert — sqli burst") ||
+		!strings.Contains(h.c.Summary(), `badge="1 new alert`) {
+		t.Fatalf("badge %q visible %v", h.c.alertBtn.Text, h.c.alertBtn.Visible())
+	}
+	h.act(func() { test.Tap(h.c.alertBtn) })
+	v, ok := h.c.currentView().(*alertsScreen)
+	if !ok || v.tabs.Selected().Text != "History" || h.c.alertBtn.Visible() {
+		t.Fatalf("tapping the badge: view %T, badge visible %v", h.c.currentView(), h.c.alertBtn.Visible())
+	}
+	if v.history[0].Summary != "40 sqli events from 198.51.100.9 in 1m" {
+		t.Fatalf("history %+v", v.history[0])
 	}
 }
 

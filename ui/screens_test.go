@@ -351,16 +351,16 @@ func TestAlertsAcknowledgeAndDuplicateRuleName(t *testing.T) {
 		v.name.SetText("SQLi burst")
 		test.Tap(widgetByText(t, v.content, "Save rule"))
 	})
-	if !strings.Contains(v.ruleMsg.Text, "exists already") {
-		t.Fatalf("duplicate name message %q", v.ruleMsg.Text)
+	if !strings.Contains(v.ruleErrs.text("name"), "exists already") || !strings.Contains(v.ruleMsg.Text, "nothing sent") {
+		t.Fatalf("duplicate name message %q / %q", v.ruleErrs.text("name"), v.ruleMsg.Text)
 	}
 	h.act(func() {
 		v.name.SetText("probe flood")
 		v.chans.SetText("nowhere")
 		v.saveRule()
 	})
-	if !strings.Contains(v.ruleMsg.Text, `no channel named "nowhere"`) {
-		t.Fatalf("channel message %q", v.ruleMsg.Text)
+	if !strings.Contains(v.ruleErrs.text("channels"), `no channel named "nowhere"`) || v.ruleErrs.text("name") != "" {
+		t.Fatalf("channel message %q (name %q)", v.ruleErrs.text("channels"), v.ruleErrs.text("name"))
 	}
 	h.noCalls("SaveAlertRule")
 	h.act(func() {

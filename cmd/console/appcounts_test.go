@@ -33,7 +33,7 @@ func TestAppCountersAndSwitchAgainstRealAppliance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	r := &remote{c: c, cursors: map[string][]string{}, ruleIDs: map[string]string{}}
+	r := newRemote(c)
 
 	pem, err := os.ReadFile(filepath.Join(data, "ca.pem"))
 	if err != nil {

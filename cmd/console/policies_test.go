@@ -26,7 +26,7 @@ func TestPolicyEditorsAgainstRealAppliance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	r := &remote{c: c, cursors: map[string][]string{}, ruleIDs: map[string]string{}}
+	r := newRemote(c)
 
 	p, err := r.Policies(ctx)
 	if err != nil {

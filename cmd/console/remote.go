@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,11 +38,15 @@ type kindError struct {
 func (e *kindError) Error() string   { return e.err.Error() }
 func (e *kindError) Unwrap() []error { return []error{e.kind, e.err} }
 
-// wrap maps the client's error kinds onto the console's.
+// wrap maps the client's error kinds onto the console's; a refusal naming a field becomes
+// a source.FieldError so the console shows it beside that field.
 func wrap(err error) error {
+	var re *adminclient.RequestError
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &re) && re.Field != "":
+		return &kindError{&source.FieldError{Field: re.Field, Message: re.Message}, err}
 	case errors.Is(err, adminclient.ErrCertificate):
 		return &kindError{source.ErrRefused, err}
 	case errors.Is(err, adminclient.ErrUnreachable):
@@ -86,7 +91,11 @@ func (connector) Open(ctx context.Context, b source.Bundle) (source.Appliance, e
 		c.Close()
 		return nil, wrap(err)
 	}
-	return &remote{c: c, cursors: map[string][]string{}, ruleIDs: map[string]string{}}, nil
+	return newRemote(c), nil
+}
+
+func newRemote(c *adminclient.Client) *remote {
+	return &remote{c: c, cursors: map[string][]string{}, rules: map[string]adminapi.Rule{}, channels: map[string]adminapi.Channel{}}
 }
 
 // remote is one connected appliance.
@@ -95,8 +104,11 @@ type remote struct {
 
 	mu      sync.Mutex
 	cursors map[string][]string // filter → cursor of page i (page 0 has "")
-	ruleIDs map[string]string   // rule name → id, from the last Rules call
-	limits  map[string]json.RawMessage
+	// The documents as last listed, by name: a save overlays what the console edits on
+	// them, so fields it does not show (a rule's match.app, a mail timeout) are kept.
+	rules    map[string]adminapi.Rule
+	channels map[string]adminapi.Channel
+	limits   map[string]json.RawMessage
 }
 
 func (r *remote) Close() error { r.c.Close(); return nil }
@@ -657,33 +669,117 @@ func (r *remote) AlertRules(ctx context.Context) ([]source.AlertRule, error) {
 	out := make([]source.AlertRule, len(rs))
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.rules = map[string]adminapi.Rule{}
 	for i, x := range rs {
-		r.ruleIDs[x.Name] = x.ID
+		r.rules[x.Name] = x
 		w, _ := time.ParseDuration(x.Window)
-		out[i] = source.AlertRule{Name: x.Name, Kind: event.Kind(x.Match.Kind), MinSeverity: event.Severity(x.Match.Severity),
-			Threshold: x.Threshold, Window: w, Channels: x.Channels, Enabled: !x.Disabled}
+		sup, _ := time.ParseDuration(x.Suppress)
+		t := source.RuleType(x.Type)
+		if t == "" {
+			t = source.RuleThreshold
+		}
+		out[i] = source.AlertRule{Name: x.Name, Type: t, Kind: event.Kind(x.Match.Kind), MinSeverity: event.Severity(x.Match.Severity),
+			Threshold: x.Threshold, Window: w, Factor: x.Factor, MinCount: x.MinCount, GroupBy: x.GroupBy, Suppress: sup,
+			Channels: x.Channels, Enabled: !x.Disabled}
 	}
 	return out, nil
 }
 
+// durString writes d for the wire, keeping the stored spelling when it means the same
+// ("" and "0s" both read as 0 here, but differ on the appliance).
+func durString(d time.Duration, stored string) string {
+	if sd, err := time.ParseDuration(stored); (err == nil && sd == d) || (stored == "" && d == 0) {
+		return stored
+	}
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
 func (r *remote) SaveAlertRule(ctx context.Context, x source.AlertRule) error {
 	r.mu.Lock()
-	id := r.ruleIDs[x.Name]
+	doc, ok := r.rules[x.Name]
 	r.mu.Unlock()
-	_, err := r.c.PutRule(ctx, adminapi.Rule{ID: id, Name: x.Name, Type: adminapi.RuleThreshold,
-		Match: adminapi.Match{Kind: string(x.Kind), Severity: string(x.MinSeverity)}, Threshold: x.Threshold,
-		Window: x.Window.String(), Channels: x.Channels, Disabled: !x.Enabled, Severity: string(x.MinSeverity)})
-	return wrap(err)
+	if !ok {
+		doc = adminapi.Rule{Name: x.Name, Severity: string(x.MinSeverity)}
+	}
+	old := doc
+	t := x.Type
+	if t == "" {
+		t = source.RuleThreshold
+	}
+	doc.Type = string(t)
+	doc.Match.Kind, doc.Match.Severity = string(x.Kind), string(x.MinSeverity)
+	doc.Threshold, doc.Window, doc.Factor, doc.MinCount = 0, "", 0, 0
+	switch t {
+	case source.RuleThreshold:
+		doc.Threshold, doc.Window = x.Threshold, durString(x.Window, old.Window)
+	case source.RuleSpike:
+		doc.Factor, doc.MinCount, doc.Window = x.Factor, x.MinCount, durString(x.Window, old.Window)
+	}
+	doc.GroupBy, doc.Suppress = x.GroupBy, durString(x.Suppress, old.Suppress)
+	doc.Channels, doc.Disabled = x.Channels, !x.Enabled
+	saved, err := r.c.PutRule(ctx, doc)
+	if err != nil {
+		return wrap(err)
+	}
+	r.mu.Lock()
+	r.rules[saved.Name] = saved
+	r.mu.Unlock()
+	return nil
 }
 
 func (r *remote) DeleteAlertRule(ctx context.Context, name string) error {
 	r.mu.Lock()
-	id, ok := r.ruleIDs[name]
+	doc, ok := r.rules[name]
 	r.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("no rule named %q (reload the list)", name)
 	}
-	return wrap(r.c.DeleteRule(ctx, id))
+	return wrap(r.c.DeleteRule(ctx, doc.ID))
+}
+
+// redacted is how the appliance lists a stored secret (core/admin): never sent back.
+const redacted = "********"
+
+func hostPort(addr string) (string, int) {
+	h, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr, 0
+	}
+	n, _ := strconv.Atoi(p)
+	return h, n
+}
+
+// channelFromAPI is the console's form of a listed (redacted) channel.
+func channelFromAPI(c adminapi.Channel) source.Channel {
+	out := source.Channel{Name: c.Name, Type: c.Type}
+	switch {
+	case c.Webhook != nil:
+		w := c.Webhook
+		to, _ := time.ParseDuration(w.Timeout)
+		out.Target = w.URL
+		out.Webhook = &source.WebhookSettings{URL: w.URL, SecretSet: w.Secret != "", Timeout: to, Retries: w.Retries, CACert: w.CACert}
+	case c.SMTP != nil:
+		m := c.SMTP
+		host, port := hostPort(m.Addr)
+		sec := source.SecuritySTARTTLS
+		if m.Insecure {
+			sec = source.SecurityNone
+		}
+		out.Type, out.Target = source.ChannelEmail, strings.Join(m.To, ", ")
+		out.Email = &source.EmailSettings{Host: host, Port: port, Security: sec, Username: m.Username, PasswordSet: m.Password != "",
+			From: m.From, To: m.To, CACert: m.CACert}
+	case c.Syslog != nil:
+		s := c.Syslog
+		host, port := hostPort(s.Addr)
+		out.Target = s.Network + "://" + s.Addr
+		out.Syslog = &source.SyslogSettings{Network: s.Network, Host: host, Port: port, Facility: s.Facility, AppName: s.AppName, CACert: s.CACert}
+	case c.Type == adminapi.ChannelConsole:
+		out.Target = "live stream"
+	}
+	return out
 }
 
 func (r *remote) Channels(ctx context.Context) ([]source.Channel, error) {
@@ -692,68 +788,76 @@ func (r *remote) Channels(ctx context.Context) ([]source.Channel, error) {
 		return nil, wrap(err)
 	}
 	out := make([]source.Channel, len(cs))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.channels = map[string]adminapi.Channel{}
 	for i, c := range cs {
-		out[i] = source.Channel{Name: c.Name, Type: c.Type}
-		switch {
-		case c.Webhook != nil:
-			out[i].Target = c.Webhook.URL
-		case c.SMTP != nil:
-			out[i].Type, out[i].Target = "email", strings.Join(c.SMTP.To, ", ")
-		case c.Syslog != nil:
-			out[i].Target = c.Syslog.Network + "://" + c.Syslog.Addr
-		}
+		r.channels[c.Name] = c
+		out[i] = channelFromAPI(c)
 	}
 	return out, nil
 }
 
-// SaveChannel edits a channel's target; webhook and syslog channels can also be created.
-// A new e-mail channel needs a mail server and sender, which the console does not ask for.
+// SaveChannel creates or replaces a channel. Secrets are write-only: the appliance lists
+// them masked, so a stored password or webhook secret must be typed again to save the
+// channel (sending the mask back would store the mask).
 func (r *remote) SaveChannel(ctx context.Context, c source.Channel) error {
-	cs, err := r.c.Channels(ctx)
-	if err != nil {
-		return wrap(err)
-	}
+	r.mu.Lock()
+	old := r.channels[c.Name]
+	r.mu.Unlock()
 	ch := adminapi.Channel{Name: c.Name}
-	for _, x := range cs {
-		if x.Name == c.Name {
-			ch = x
-		}
-	}
 	switch c.Type {
-	case "webhook":
-		ch.Type, ch.SMTP, ch.Syslog = adminapi.ChannelWebhook, nil, nil
-		if ch.Webhook == nil {
-			ch.Webhook = &adminapi.WebhookConfig{}
+	case source.ChannelWebhook:
+		w := c.Webhook
+		if w == nil {
+			return &source.FieldError{Field: "webhook.url", Message: "a webhook channel needs a URL"}
 		}
-		ch.Webhook.URL = c.Target
-	case "email":
-		if ch.SMTP == nil {
-			return errors.New("a new e-mail channel needs a mail server and sender: create it with the CLI, then edit recipients here")
+		var stored string
+		if old.Webhook != nil {
+			stored = old.Webhook.Timeout
+		}
+		ch.Type = adminapi.ChannelWebhook
+		ch.Webhook = &adminapi.WebhookConfig{URL: w.URL, Secret: w.Secret, Timeout: durString(w.Timeout, stored), Retries: w.Retries, CACert: w.CACert}
+	case source.ChannelEmail:
+		m := c.Email
+		if m == nil {
+			return &source.FieldError{Field: "smtp.addr", Message: "an e-mail channel needs a mail server"}
+		}
+		if m.Password == "" && m.Username != "" && old.SMTP != nil && old.SMTP.Password != "" {
+			return &source.FieldError{Field: "smtp.password", Message: "the appliance never sends the stored password back: type it again"}
 		}
 		ch.Type = adminapi.ChannelSMTP
-		ch.SMTP.To = splitComma(c.Target)
-	case "syslog":
-		network, addr, ok := strings.Cut(c.Target, "://")
-		if !ok {
-			network, addr = "udp", c.Target
+		ch.SMTP = &adminapi.SMTPConfig{Addr: net.JoinHostPort(m.Host, strconv.Itoa(m.Port)), From: m.From, To: m.To,
+			Username: m.Username, Password: m.Password, Insecure: m.Security == source.SecurityNone, CACert: m.CACert}
+		if old.SMTP != nil {
+			ch.SMTP.Timeout = old.SMTP.Timeout
 		}
-		ch.Type, ch.Webhook, ch.SMTP = adminapi.ChannelSyslog, nil, nil
-		if ch.Syslog == nil {
-			ch.Syslog = &adminapi.SyslogConfig{}
+	case source.ChannelSyslog:
+		s := c.Syslog
+		if s == nil {
+			return &source.FieldError{Field: "syslog.addr", Message: "a syslog channel needs a collector"}
 		}
-		ch.Syslog.Network, ch.Syslog.Addr = network, addr
+		ch.Type = adminapi.ChannelSyslog
+		ch.Syslog = &adminapi.SyslogConfig{Network: s.Network, Addr: net.JoinHostPort(s.Host, strconv.Itoa(s.Port)),
+			Facility: s.Facility, AppName: s.AppName, CACert: s.CACert}
+	case source.ChannelConsole:
+		ch.Type = adminapi.ChannelConsole
+	default:
+		return &source.FieldError{Field: "type", Message: fmt.Sprintf("unknown channel type %q", c.Type)}
 	}
-	return wrap(r.c.PutChannel(ctx, ch))
-}
-
-func splitComma(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
+	if err := r.c.PutChannel(ctx, ch); err != nil {
+		return wrap(err)
 	}
-	return out
+	if ch.Webhook != nil && ch.Webhook.Secret != "" {
+		ch.Webhook.Secret = redacted
+	}
+	if ch.SMTP != nil && ch.SMTP.Password != "" {
+		ch.SMTP.Password = redacted
+	}
+	r.mu.Lock()
+	r.channels[ch.Name] = ch
+	r.mu.Unlock()
+	return nil
 }
 
 func (r *remote) TestChannel(ctx context.Context, name string) error {

@@ -50,6 +50,7 @@ type Appliance struct {
 	stream   chan event.Event
 	delay    time.Duration
 	dead     bool
+	refuse   map[string]error // method → the error its next call returns
 	nextID   int64
 }
 
@@ -135,12 +136,25 @@ func (a *Appliance) wait(ctx context.Context, method string, mutates bool, args 
 	if dead {
 		return fmt.Errorf("%s: dial 127.0.0.1:9443: connection refused: %w", method, source.ErrUnreachable)
 	}
-	if mutates {
-		a.mu.Lock()
+	a.mu.Lock()
+	refused := a.refuse[method]
+	delete(a.refuse, method)
+	if mutates && refused == nil {
 		a.calls = append(a.calls, Call{Method: method, Args: args})
-		a.mu.Unlock()
 	}
-	return nil
+	a.mu.Unlock()
+	return refused
+}
+
+// Refuse makes the next call of method fail with err (e.g. a *source.FieldError, as the
+// appliance's validation would); the refused call is not recorded.
+func (a *Appliance) Refuse(method string, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.refuse == nil {
+		a.refuse = map[string]error{}
+	}
+	a.refuse[method] = err
 }
 
 // Status implements source.Appliance.
@@ -626,7 +640,38 @@ func (a *Appliance) Channels(ctx context.Context) ([]source.Channel, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return append([]source.Channel(nil), a.channels...), nil
+	out := make([]source.Channel, len(a.channels))
+	for i, c := range a.channels {
+		out[i] = redact(c)
+	}
+	return out, nil
+}
+
+// redact drops secrets as the appliance does when it lists channels: they are write-only.
+func redact(c source.Channel) source.Channel {
+	if w := c.Webhook; w != nil {
+		cp := *w
+		cp.SecretSet, cp.Secret = w.SecretSet || w.Secret != "", ""
+		c.Webhook = &cp
+	}
+	if m := c.Email; m != nil {
+		cp := *m
+		cp.PasswordSet, cp.Password = m.PasswordSet || m.Password != "", ""
+		c.Email = &cp
+	}
+	return c
+}
+
+// Channel returns the channel as stored, secrets included (for tests).
+func (a *Appliance) Channel(name string) (source.Channel, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, c := range a.channels {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return source.Channel{}, false
 }
 
 // SaveChannel implements source.Appliance.
@@ -813,12 +858,21 @@ func (a *Appliance) seed(now time.Time) {
 		HeadersChoices: []string{"strict", "standard", "relaxed", "off"},
 	}
 	a.rules = []source.AlertRule{
-		{Name: "sqli burst", Kind: event.SQLi, MinSeverity: event.High, Threshold: 10, Window: time.Minute, Channels: []string{"ops-webhook"}, Enabled: true},
-		{Name: "sandbox crash", Kind: event.SandboxCrash, MinSeverity: event.Medium, Threshold: 1, Window: 5 * time.Minute, Channels: []string{"ops-mail"}, Enabled: true},
+		{Name: "sqli burst", Type: source.RuleThreshold, Kind: event.SQLi, MinSeverity: event.High, Threshold: 10, Window: time.Minute,
+			GroupBy: "ip", Channels: []string{"ops-webhook"}, Enabled: true},
+		{Name: "probe spike", Type: source.RuleSpike, Kind: event.Probe, MinSeverity: event.Low, Factor: 4, MinCount: 20,
+			Window: 5 * time.Minute, Suppress: 30 * time.Minute, Channels: []string{"ops-mail", "soc-syslog"}, Enabled: true},
+		{Name: "sandbox crash", Type: source.RuleAny, Kind: event.SandboxCrash, MinSeverity: event.Medium, GroupBy: "app",
+			Channels: []string{"ops-mail"}, Enabled: true},
 	}
 	a.channels = []source.Channel{
-		{Name: "ops-webhook", Type: "webhook", Target: "https://hooks.example.test/bulwark"},
-		{Name: "ops-mail", Type: "email", Target: "ops@example.test"},
+		{Name: "ops-webhook", Type: source.ChannelWebhook, Target: "https://hooks.example.test/bulwark",
+			Webhook: &source.WebhookSettings{URL: "https://hooks.example.test/bulwark", Secret: "demo-secret", Timeout: 5 * time.Second, Retries: 3}},
+		{Name: "ops-mail", Type: source.ChannelEmail, Target: "ops@example.test",
+			Email: &source.EmailSettings{Host: "mail.example.test", Port: 587, Security: source.SecuritySTARTTLS, Username: "bulwark",
+				Password: "demo-password", From: "bulwark@example.test", To: []string{"ops@example.test"}}},
+		{Name: "soc-syslog", Type: source.ChannelSyslog, Target: "tls://siem.example.test:6514",
+			Syslog: &source.SyslogSettings{Network: "tls", Host: "siem.example.test", Port: 6514, Facility: 4, AppName: "bulwark"}},
 	}
 	a.alerts = []source.Alert{
 		{ID: 9001, Rule: "sqli burst", Fired: now.Add(-40 * time.Minute), Severity: event.Critical, Summary: "25 sqli events from 203.0.113.7 in 1m"},

@@ -255,23 +255,112 @@ type WAFExclusion struct {
 	App  string
 }
 
-// AlertRule fires when Threshold events matching Kind/MinSeverity arrive within Window.
+// RuleType is how an alert rule decides to fire (core/alerts' three kinds).
+type RuleType string
+
+const (
+	// RuleThreshold fires when Threshold matching events arrive within Window.
+	RuleThreshold RuleType = "threshold"
+	// RuleSpike fires when the last Window holds Factor times the previous hour's average
+	// per Window (and at least MinCount events).
+	RuleSpike RuleType = "spike"
+	// RuleAny fires on every matching event (e.g. each sandbox_crash or admin_auth).
+	RuleAny RuleType = "any"
+)
+
+// RuleTypes lists the rule types in the order the editor offers them.
+var RuleTypes = []RuleType{RuleThreshold, RuleSpike, RuleAny}
+
+// AlertRule is one alert rule: which events it watches (Kind, MinSeverity), how it decides
+// to fire (Type and that type's fields), how it groups and quiets repeats, and where the
+// alert goes. Fields of another type are zero.
 type AlertRule struct {
 	Name        string
+	Type        RuleType   // empty reads as RuleThreshold
 	Kind        event.Kind // empty: any kind
 	MinSeverity event.Severity
-	Threshold   int
-	Window      time.Duration
+	Threshold   int           // threshold: events that fire the rule
+	Window      time.Duration // threshold: the sliding window; spike: the compared window (whole minutes)
+	Factor      float64       // spike: ratio over the previous hour's average
+	MinCount    int           // spike: windows with fewer events never fire
+	GroupBy     string        // "", "ip" or "app": one alert per group
+	Suppress    time.Duration // quiet time per group after it fired; 0: the appliance's default
 	Channels    []string
 	Enabled     bool
 }
 
-// Channel is where alerts go.
+// Channel types the console offers.
+const (
+	ChannelWebhook = "webhook"
+	ChannelEmail   = "email"
+	ChannelSyslog  = "syslog"
+	ChannelConsole = "console" // the appliance's live stream (this console's feed)
+)
+
+// ChannelTypes lists the channel types in the order the editor offers them.
+var ChannelTypes = []string{ChannelWebhook, ChannelEmail, ChannelSyslog, ChannelConsole}
+
+// Channel is where alerts go. Exactly the settings of its Type are set when it comes from
+// the appliance or goes to it; Target is a one-line summary for tables.
 type Channel struct {
-	Name   string
-	Type   string // "webhook", "email", "syslog"
-	Target string // URL, address or host:port
+	Name    string
+	Type    string // one of ChannelTypes
+	Target  string
+	Webhook *WebhookSettings
+	Email   *EmailSettings
+	Syslog  *SyslogSettings
 }
+
+// WebhookSettings post each alert as signed JSON.
+type WebhookSettings struct {
+	URL string
+	// Secret signs the body (HMAC-SHA256). It is write-only: the appliance never sends it
+	// back, SecretSet says one is stored, and an empty Secret on save means "none".
+	Secret    string
+	SecretSet bool
+	Timeout   time.Duration // per attempt; 0: the appliance's default
+	Retries   int
+	CACert    string // PEM trusted for an https URL with a private CA
+}
+
+// Mail transport security.
+const (
+	SecuritySTARTTLS = "starttls" // STARTTLS required
+	SecurityNone     = "none"     // plain text to a trusted local relay (never with a password)
+)
+
+// EmailSettings send each alert as a mail through a submission server.
+type EmailSettings struct {
+	Host     string
+	Port     int
+	Security string // SecuritySTARTTLS or SecurityNone
+	Username string
+	// Password is write-only like WebhookSettings.Secret: PasswordSet says one is stored.
+	Password    string
+	PasswordSet bool
+	From        string
+	To          []string
+	CACert      string // PEM trusted for STARTTLS
+}
+
+// SyslogSettings send RFC 5424 messages.
+type SyslogSettings struct {
+	Network  string // udp, tcp or tls
+	Host     string
+	Port     int
+	Facility int // 0..23; 0 reads as the appliance's default (auth)
+	AppName  string
+	CACert   string // PEM trusted for tls
+}
+
+// FieldError is the appliance refusing a value, naming the field at fault by its admin
+// API name (e.g. "smtp.addr", "factor"), so the console can show it beside that field.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
 
 // Alert is one fired alert.
 type Alert struct {
