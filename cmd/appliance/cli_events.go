@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -131,10 +132,10 @@ func eventsQuery(args []string) error {
 	if err := finishFilter(&f, *since, *until); err != nil {
 		return err
 	}
-	var next string
+	var shown adminapi.EventPage
 	err := query(c, func(cl *adminclient.Client, ctx context.Context) (adminapi.EventPage, error) {
 		page, err := cl.Events(ctx, f)
-		next = page.Next
+		shown = page
 		return page, err
 	}, func(w *tabwriter.Writer, page adminapi.EventPage) {
 		fmt.Fprintln(w, "ID\tTIME\tSEVERITY\tACTION\tKIND\tIP\tAPP\tREQUEST\tRULE")
@@ -142,10 +143,45 @@ func eventsQuery(args []string) error {
 			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s %s%s\t%s\n", e.ID, fmtTime(e.TS), e.Severity, e.Action, e.Kind, orDash(e.IP), orDash(e.App), orDash(e.Method), e.Host, e.Path, orDash(e.Rule))
 		}
 	})
-	if err == nil && c.output == "table" && next != "" {
-		fmt.Fprintf(c.stdout, "more: --cursor %s\n", next)
+	if err == nil && c.output == "table" {
+		fmt.Fprintln(c.stdout, showingLine(shown))
+		if shown.Next != "" {
+			fmt.Fprintf(c.stdout, "more: --cursor %s\n", shown.Next)
+		}
 	}
 	return err
+}
+
+// showingLine is the table's footer: "showing 50 of 1,234 events", or "of more than
+// 100,000" when the appliance stopped counting.
+func showingLine(p adminapi.EventPage) string {
+	of := thousands(p.Total)
+	if p.TotalCapped {
+		of = "more than " + of
+	}
+	noun := "events"
+	if p.Total == 1 && !p.TotalCapped {
+		noun = "event"
+	}
+	return fmt.Sprintf("showing %s of %s %s", thousands(int64(len(p.Events))), of, noun)
+}
+
+// thousands writes n with commas between groups of three digits.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
 }
 
 func eventsTop(args []string) error {

@@ -56,7 +56,7 @@ func (d DBEvents) Query(ctx context.Context, f adminapi.EventFilter) (adminapi.E
 	if err != nil {
 		return adminapi.EventPage{}, dbErr(err)
 	}
-	return adminapi.EventPage{Events: p.Events, Next: p.Next}, nil
+	return adminapi.EventPage{Events: p.Events, Next: p.Next, Total: p.Total, TotalCapped: p.TotalCapped}, nil
 }
 
 func window(f adminapi.EventFilter) (time.Time, time.Time) {

@@ -2,9 +2,12 @@ package admin
 
 import (
 	"encoding/json"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
+
+	"bulwark/core/adminapi"
 )
 
 // TestOpenAPIMatchesRoutes: every route of the router is described, and every described
@@ -50,4 +53,46 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = raw
+}
+
+// TestOpenAPIEventPage: the events response schema lists exactly the JSON fields of
+// adminapi.EventPage (total and total_capped included), and GET /events refers to it.
+func TestOpenAPIEventPage(t *testing.T) {
+	var spec struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+		Paths map[string]map[string]struct {
+			Responses map[string]struct {
+				Content map[string]struct {
+					Schema struct {
+						Ref string `json:"$ref"`
+					} `json:"schema"`
+				} `json:"content"`
+			} `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(OpenAPI, &spec); err != nil {
+		t.Fatal(err)
+	}
+	if ref := spec.Paths["/api/v1/events"]["get"].Responses["200"].Content["application/json"].Schema.Ref; ref != "#/components/schemas/EventPage" {
+		t.Fatalf("GET /api/v1/events 200 refers to %q", ref)
+	}
+	var described []string
+	for k := range spec.Components.Schemas["EventPage"].Properties {
+		described = append(described, k)
+	}
+	var fields []string
+	rt := reflect.TypeOf(adminapi.EventPage{})
+	for i := 0; i < rt.NumField(); i++ {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		fields = append(fields, name)
+	}
+	sort.Strings(described)
+	sort.Strings(fields)
+	if !reflect.DeepEqual(described, fields) {
+		t.Fatalf("openapi.json EventPage has %v, adminapi.EventPage has %v", described, fields)
+	}
 }

@@ -331,6 +331,10 @@ func ParseEventFilter(q url.Values, now time.Time) (EventFilter, error) {
 type EventPage struct {
 	Events []event.Event `json:"events"`
 	Next   string        `json:"next,omitempty"`
+	// Total is how many events match the filter on all pages (db.Page.Total: counted on the
+	// first page and carried in Next). TotalCapped: at least Total, counting stopped there.
+	Total       int64 `json:"total"`
+	TotalCapped bool  `json:"total_capped,omitempty"`
 }
 
 // StatsBucket counts events in one time bucket (per minute by default).

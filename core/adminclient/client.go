@@ -516,7 +516,9 @@ func (c *Client) Metrics(ctx context.Context) (string, error) {
 
 // ---- events ----
 
-// Events queries stored events, newest first.
+// Events queries stored events, newest first. The page's Total (and TotalCapped) count the
+// events matching f on all pages; pass Next as f.Cursor for the next page, which reports
+// the same Total.
 func (c *Client) Events(ctx context.Context, f adminapi.EventFilter) (adminapi.EventPage, error) {
 	var out adminapi.EventPage
 	return out, c.do(ctx, "GET", p+"/events", f.Values(), nil, &out)
