@@ -1,14 +1,11 @@
 package sandbox_test
 
 import (
-	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -106,36 +103,37 @@ func lineOf(s, prefix string) string {
 	return ""
 }
 
-// probeBinary builds the seccomp probe (the worker with native code that tries system calls
-// once locked down) once per test process, as a cgo binary like the appliance.
-var probeBinary = sync.OnceValues(func() (string, error) {
+// buildProbe builds the seccomp probe (the worker with native code that tries system calls
+// once locked down) as a cgo binary like the appliance, into the test's own folder, which the
+// test removes when it ends.
+func buildProbe(t *testing.T) string {
+	t.Helper()
 	root, err := os.Getwd()
 	if err != nil {
-		return "", err
+		t.Fatal(err)
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
 			break
 		}
 		if filepath.Dir(root) == root {
-			return "", errors.New("no go.mod above the test's folder")
+			t.Fatal("no go.mod above the test's folder")
 		}
 		root = filepath.Dir(root)
 	}
-	dir, err := os.MkdirTemp("", "bulwark-seccompprobe-")
-	if err != nil {
-		return "", err
-	}
-	os.Chmod(dir, 0o755) // workers run as nobody when tests run as root
+	dir := t.TempDir()
+	// Workers run as nobody when tests run as root: the folder and its parent must be open.
+	os.Chmod(filepath.Dir(dir), 0o755)
+	os.Chmod(dir, 0o755)
 	exe := filepath.Join(dir, "seccompprobe")
 	cmd := exec.Command("go", "build", "-o", exe, "./core/sandbox/sandboxtest/seccompprobe")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build seccomp probe: %v\n%s", err, out)
+		t.Fatalf("build seccomp probe: %v\n%s", err, out)
 	}
-	return exe, nil
-})
+	return exe
+}
 
 // TestSeccompAllowlist attacks the filter from inside a real, locked-down worker that has
 // loaded its app: the probe tries the ways out of a process and calls outside the allowlist,
@@ -144,16 +142,12 @@ var probeBinary = sync.OnceValues(func() (string, error) {
 // thread exit, GC returning memory, random bytes). The worker must keep serving afterwards:
 // a refused call is an error to the caller, not a death.
 func TestSeccompAllowlist(t *testing.T) {
-	exe, err := probeBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := os.CreateTemp("", "bulwark-seccomp-report-")
+	exe := buildProbe(t)
+	rep, err := os.Create(filepath.Join(filepath.Dir(exe), "report"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	rep.Close()
-	t.Cleanup(func() { os.Remove(rep.Name()) })
 	os.Chmod(rep.Name(), 0o666) // the worker runs as nobody when tests run as root
 
 	s, err := sandbox.Start(sandbox.Options{Exe: exe, Args: []string{sandbox.WorkerCommand, rep.Name()}},

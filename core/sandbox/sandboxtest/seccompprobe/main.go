@@ -173,10 +173,14 @@ func probe() {
 // return memory to the kernel, sleep, and read random bytes.
 func runtimeWork() string {
 	var problems []string
-	var wg sync.WaitGroup
+	// Each goroutine holds its own thread until all eight have one, so eight distinct
+	// threads must exist at once: some are made after the lockdown.
 	var mu sync.Mutex
 	tids := map[int]bool{}
+	var ready, wg sync.WaitGroup
+	release := make(chan struct{})
 	for range 8 {
+		ready.Add(1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -185,9 +189,18 @@ func runtimeWork() string {
 			mu.Lock()
 			tids[unix.Gettid()] = true
 			mu.Unlock()
-			time.Sleep(100 * time.Millisecond)
+			ready.Done()
+			<-release
 		}()
 	}
+	allReady := make(chan struct{})
+	go func() { ready.Wait(); close(allReady) }()
+	select {
+	case <-allReady:
+	case <-time.After(20 * time.Second):
+		problems = append(problems, "locked goroutines did not all start")
+	}
+	close(release)
 	wg.Wait()
 	if len(tids) < 8 {
 		problems = append(problems, fmt.Sprintf("only %d threads for 8 locked goroutines", len(tids)))
