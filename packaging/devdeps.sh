@@ -8,7 +8,7 @@ apt_pkgs=(
   libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev
   libxxf86vm-dev libwayland-dev libxkbcommon-dev   # Fyne's GL/X/Wayland build deps
   chromium                                         # real-browser XSS checks
-  xvfb xauth xdotool imagemagick curl              # console under a real X server (xvfb-run needs xauth), screenshots
+  xvfb xauth xdotool imagemagick curl dbus-daemon  # console under a real X server (xvfb-run needs xauth), screenshots, private D-Bus session for notifications
   sqlite3 ca-certificates
   debootstrap systemd-container dpkg-dev           # package install tests
 )

@@ -280,3 +280,51 @@ func TestWebhookSyslogAndConsoleChannels(t *testing.T) {
 		t.Fatalf("console channel %+v", got)
 	}
 }
+
+// The scripted steps the end-to-end test drives the real window with fill the same editor
+// an operator does, and refuse what an operator could not do.
+func TestScriptedStepsCreateAChannelAndRule(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.connected()
+	steps := []string{
+		"screen Alerts", "tab Channels", "tap Channel/New channel",
+		"set Channel/Name=relay", "set Channel/Type=email", "set Channel/Server=127.0.0.1", "set Channel/Port=2525",
+		"set Channel/Security=none (trusted local relay)", "set Channel/From=bulwark@example.test", "set Channel/To=ops@example.test",
+		"tap Channel/Save channel", "tap Channel/Send test",
+		"tab Rules", "tap Rule/New rule", "set Rule/Name=env probe", "set Rule/Type=any", "set Rule/Event kind=probe",
+		"set Rule/Min severity=info", "set Rule/Channels=relay", "tap Rule/Save rule",
+	}
+	for _, st := range steps {
+		var err error
+		h.act(func() { err = h.c.Do(st) })
+		if err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+	}
+	ch := h.lastCall("SaveChannel").Args[0].(source.Channel)
+	if ch.Email == nil || ch.Email.Port != 2525 || ch.Email.Security != source.SecurityNone || ch.Email.To[0] != "ops@example.test" {
+		t.Fatalf("channel %+v %+v", ch, ch.Email)
+	}
+	if c := h.lastCall("TestChannel"); c.Args[0] != "relay" {
+		t.Fatalf("test %+v", c)
+	}
+	if r := h.lastCall("SaveAlertRule").Args[0].(source.AlertRule); r.Type != source.RuleAny || r.Kind != event.Probe || r.Channels[0] != "relay" {
+		t.Fatalf("rule %+v", r)
+	}
+	for step, want := range map[string]string{
+		"set Rule/Factor=3":          `no field "Factor"`, // the spike form is hidden for an any rule
+		"set Rule/Type=sometimes":    "not a choice",
+		"tap Rule/Launch":            `no button "Launch"`,
+		"set Channel/Name=x":         `no card "Channel"`, // on another tab
+		"dance":                      "unknown step",
+		"set Rule/Name":              "CARD/LABEL=VALUE",
+		"screen Nowhere":             "no screen",
+		"set Rule/Min severity=warn": "not a choice",
+	} {
+		var err error
+		h.act(func() { err = h.c.Do(step) })
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", step, err, want)
+		}
+	}
+}

@@ -7,6 +7,8 @@
 //	bulwark-console --demo               run against built-in demo data (no appliance)
 //	bulwark-console --tour 3s            show every screen in turn, printing "screen NAME"
 //	                                     on stdout as each appears (make screenshots uses it)
+//	bulwark-console --script FILE        connect, then play the operator steps in FILE (one
+//	                                     per line, see runScript) and exit; for end-to-end tests
 package main
 
 import (
@@ -16,6 +18,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -34,14 +37,15 @@ func main() {
 	tour := flag.Duration("tour", 0, "show each screen for this long, print its name, then exit")
 	only := flag.String("tour-screens", "", "comma-separated screens the tour shows (default: all)")
 	refresh := flag.Duration("refresh", 5*time.Second, "how often the shown screen reloads")
+	script := flag.String("script", "", "play the operator steps in this file after connecting, then exit")
 	flag.Parse()
-	if err := run(*demo, *bundle, *dir, *tour, *only, *refresh); err != nil {
+	if err := run(*demo, *bundle, *dir, *tour, *only, *refresh, *script); err != nil {
 		fmt.Fprintln(os.Stderr, "bulwark-console:", err)
 		os.Exit(1)
 	}
 }
 
-func run(demo bool, bundle, dir string, tour time.Duration, only string, refresh time.Duration) error {
+func run(demo bool, bundle, dir string, tour time.Duration, only string, refresh time.Duration, script string) error {
 	a := app.NewWithID("dev.bulwark.console")
 	var conn source.Connector = connector{}
 	var demoApp *fake.Appliance
@@ -86,13 +90,100 @@ func run(demo bool, bundle, dir string, tour time.Duration, only string, refresh
 			c.OpenStored()
 		}
 	}
-	if tour > 0 {
+	var steps []string
+	if script != "" {
+		b, err := os.ReadFile(script)
+		if err != nil {
+			return err
+		}
+		steps = strings.Split(string(b), "\n")
+	}
+	var failed atomic.Bool
+	switch {
+	case script != "":
+		go func() { failed.Store(!runScript(c, steps, start)) }()
+	case tour > 0:
 		go runTour(c, tour, only, start)
-	} else {
+	default:
 		start()
 	}
 	c.Window().ShowAndRun()
+	if failed.Load() {
+		return fmt.Errorf("script %s failed", script)
+	}
 	return nil
+}
+
+// runScript connects, then plays steps, printing one line per step on stdout ("ok STEP" or
+// "error STEP: why") so a test can follow. Besides the window steps of ui.Console.Do:
+//
+//	say TEXT          print TEXT (a test waits for it before acting on the appliance)
+//	sleep DURATION    wait
+//	summary           print "summary SCREEN KEY=VALUE..." of the shown screen
+//	until TEXT        wait (at most 60 s) until the shown screen's summary contains TEXT
+//
+// Lines that are empty or start with # are skipped. It quits the app at the end and
+// reports whether every step succeeded.
+func runScript(c *ui.Console, steps []string, start func()) bool {
+	out := bufio.NewWriter(os.Stdout)
+	say := func(format string, args ...any) {
+		fmt.Fprintf(out, format+"\n", args...)
+		out.Flush()
+	}
+	summary := func() string {
+		var s string
+		fyne.DoAndWait(func() { s = c.Summary() })
+		return s
+	}
+	defer func() { fyne.DoAndWait(func() { fyne.CurrentApp().Quit() }) }()
+	fyne.DoAndWait(start)
+	for i := 0; !strings.Contains(summary(), `state="connected"`); i++ {
+		if i > 600 {
+			say("error connect: not connected after 60s: %s", summary())
+			return false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.Wait()
+	for _, st := range steps {
+		st = strings.TrimSpace(st)
+		if st == "" || strings.HasPrefix(st, "#") {
+			continue
+		}
+		verb, arg, _ := strings.Cut(st, " ")
+		var err error
+		switch verb {
+		case "say":
+			say("%s", arg)
+			continue
+		case "sleep":
+			var d time.Duration
+			if d, err = time.ParseDuration(arg); err == nil {
+				time.Sleep(d)
+			}
+		case "summary":
+			say("summary %s", summary())
+			continue
+		case "until":
+			deadline := time.Now().Add(60 * time.Second)
+			for s := summary(); !strings.Contains(s, arg); s = summary() {
+				if time.Now().After(deadline) {
+					err = fmt.Errorf("not seen in 60s; the screen says: %s", s)
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		default:
+			fyne.DoAndWait(func() { err = c.Do(st) })
+			c.Wait()
+		}
+		if err != nil {
+			say("error %s: %v", st, err)
+			return false
+		}
+		say("ok %s", st)
+	}
+	return true
 }
 
 // runTour shows the connect screen, connects, then every screen in turn. Each "screen NAME"
