@@ -1,6 +1,9 @@
 package waf
 
-import "bulwark/core/event"
+import (
+	"bulwark/core/detect"
+	"bulwark/core/event"
+)
 
 // Kind maps a CRS rule id to an event kind. Decisions:
 //   - 941xxx: xss; 942xxx: sqli; 930xxx: traversal (LFI), except 930130 below.
@@ -9,7 +12,12 @@ import "bulwark/core/event"
 //     .config), 920500 (backup and swap files); these feed the sensitive-file ban rules.
 //   - scanner: 913xxx (security scanner user agents and headers).
 //   - waf: every other family (protocol enforcement, RCE, PHP, Java, session fixation...).
+//   - 99101-99108 sqli, 99201-99208 xss, 99301-99304 traversal: the second detector
+//     (package detect), ids from the local-use range CRS never takes.
 func Kind(ruleID int) event.Kind {
+	if k := detect.KindOf(ruleID); k != "" && detect.Ours(ruleID) {
+		return event.Kind(k)
+	}
 	switch ruleID {
 	case 930130, 920440, 920500:
 		return event.Probe

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"bulwark/core/config"
+	"bulwark/core/detect"
 	"bulwark/core/event"
 	"bulwark/core/verdict"
 )
@@ -92,22 +93,32 @@ func (w *WAF) Middleware(next http.Handler) http.Handler {
 			http.Error(rw, "request body could not be read", http.StatusBadRequest)
 			return
 		}
-		res := e.Inspect(req, pol.exclusionsFor(app, r.URL.Path))
-		block := mode == Block && res.Block
-		w.report(r, app, res, block)
+		excl := pol.exclusionsFor(app, r.URL.Path)
+		args := argsOf(r, req)
+		res := e.Inspect(req, excl)
+		res = vetoNoisy(e, req, excl, res, args)
+		found := detectArgs(args, excl)
+		status := res.Status
+		if !res.Block && len(found) > 0 {
+			status = http.StatusForbidden
+		}
+		block := mode == Block && (res.Block || len(found) > 0)
+		w.report(r, app, res, found, block)
 		if block {
-			refuse(rw, r, res.Status)
+			refuse(rw, r, status)
 			return
 		}
 		next.ServeHTTP(rw, r)
 	})
 }
 
-// report turns every match into an event and records the request's verdict.
-func (w *WAF) report(r *http.Request, app string, res Result, blocked bool) {
-	if len(res.Matches) == 0 && !res.Block {
+// report turns every match (CRS and the second detector's) into an event and records the
+// request's verdict.
+func (w *WAF) report(r *http.Request, app string, res Result, found []Match, blocked bool) {
+	if len(res.Matches) == 0 && !res.Block && len(found) == 0 {
 		return
 	}
+	score := res.InboundScore + detectScore*len(found)
 	action := event.Logged
 	if blocked {
 		action = event.Blocked
@@ -116,22 +127,28 @@ func (w *WAF) report(r *http.Request, app string, res Result, blocked bool) {
 	if app != "" {
 		in.SetApp(app)
 	}
-	main := primary(res.Matches)
-	for _, m := range res.Matches {
-		ev := verdict.Event(r, Kind(m.RuleID), severity(m.Severity), action, strconv.Itoa(m.RuleID), map[string]any{
-			"msg": m.Msg, "variable": m.Variable, "data": m.Data, "score": res.InboundScore,
+	all := res.Matches
+	if len(found) > 0 {
+		all = append(append([]Match(nil), res.Matches...), found...)
+	}
+	main := primary(all)
+	for _, m := range all {
+		detail := map[string]any{
+			"msg": m.Msg, "variable": m.Variable, "data": m.Data, "score": score,
 			"paranoia": w.engine.Load().set.Paranoia,
-		})
+		}
+		if detect.Ours(m.RuleID) {
+			detail["detector"] = "bulwark"
+		}
+		ev := verdict.Event(r, Kind(m.RuleID), severity(m.Severity), action, strconv.Itoa(m.RuleID), detail)
 		w.sink.Emit(ev)
 	}
-	if res.Block || len(res.Matches) > 0 {
-		kind, rule := event.WAF, strconv.Itoa(res.RuleID)
-		if main != nil {
-			kind, rule = Kind(main.RuleID), strconv.Itoa(main.RuleID)
-		}
-		if res.Block || main != nil {
-			in.Record(kind, action, rule, res.InboundScore)
-		}
+	kind, rule := event.WAF, strconv.Itoa(res.RuleID)
+	if main != nil {
+		kind, rule = Kind(main.RuleID), strconv.Itoa(main.RuleID)
+	}
+	if res.Block || main != nil {
+		in.Record(kind, action, rule, score)
 	}
 }
 

@@ -173,7 +173,7 @@ func TestModesPerAppAndPathAndExclusions(t *testing.T) {
 		{Prefix: "/legacy", Mode: "detect"},
 		{App: "blog", Prefix: "/admin", Mode: "off"},
 	}
-	c0.Exclusions = []config.WAFExclusion{{App: "blog", Prefix: "/posts", Rules: []int{941100, 941110, 941160, 941320, 941130, 941170, 941390}, Target: "ARGS:body"}}
+	c0.Exclusions = []config.WAFExclusion{{App: "blog", Prefix: "/posts", Rules: []int{941100, 941110, 941160, 941320, 941130, 941170, 941390, 99201, 99202, 99205}, Target: "ARGS:body"}}
 	appOf := func(r *http.Request) string {
 		if strings.HasPrefix(r.URL.Path, "/posts") || strings.HasPrefix(r.URL.Path, "/admin") {
 			return "blog"

@@ -1,0 +1,230 @@
+package waf
+
+import (
+	"encoding/json"
+	"mime"
+	"net/http"
+	"strings"
+
+	"bulwark/core/detect"
+)
+
+// detectScore is the anomaly score a finding of the second detector adds to the request's
+// record: CRS's critical score, because a finding blocks on its own.
+const detectScore = 5
+
+// arg is one request parameter as the application will read it.
+type arg struct {
+	collection string // ARGS_GET or ARGS_POST, as CRS names them
+	name       string
+	value      string
+}
+
+// maxArgs bounds the parameters the second detector reads (CRS's SecArgumentsLimit).
+const maxArgs = 1000
+
+// argsOf collects the query parameters and, for form and JSON bodies, the body parameters,
+// decoded once as the application's framework will decode them.
+func argsOf(r *http.Request, req *Request) []arg {
+	var out []arg
+	if i := strings.IndexByte(req.URI, '?'); i >= 0 {
+		out = splitForm(out, "ARGS_GET", req.URI[i+1:])
+	}
+	if len(req.Body) == 0 {
+		return out
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch {
+	case ct == "application/x-www-form-urlencoded":
+		out = splitForm(out, "ARGS_POST", string(req.Body))
+	case ct == "application/json" || strings.HasPrefix(ct, "application/") && strings.HasSuffix(ct, "+json"):
+		var v any
+		d := json.NewDecoder(strings.NewReader(string(req.Body)))
+		d.UseNumber()
+		if d.Decode(&v) == nil {
+			out = flattenJSON(out, "json", v, 0)
+		}
+	}
+	return out
+}
+
+// splitForm splits a query string or form body on '&' and decodes names and values.
+func splitForm(out []arg, coll, s string) []arg {
+	for s != "" && len(out) < maxArgs {
+		var kv string
+		kv, s, _ = strings.Cut(s, "&")
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		out = append(out, arg{coll, formUnescape(k), formUnescape(v)})
+	}
+	return out
+}
+
+// formUnescape decodes %XX and '+' and keeps malformed escapes as they are (as Coraza and
+// lenient frameworks do, instead of refusing the value).
+func formUnescape(s string) string {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && ishex(s[i+1]) && ishex(s[i+2]):
+			b = append(b, unhexByte(s[i+1])<<4|unhexByte(s[i+2]))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhexByte(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
+}
+
+// flattenJSON names JSON values the way Coraza's JSON body processor does (json.a.b,
+// json.list.0) and keeps the strings: numbers, booleans and nulls carry no injection.
+func flattenJSON(out []arg, name string, v any, depth int) []arg {
+	if len(out) >= maxArgs || depth > 64 {
+		return out
+	}
+	switch x := v.(type) {
+	case string:
+		out = append(out, arg{"ARGS_POST", name, x})
+	case map[string]any:
+		for k, e := range x {
+			out = flattenJSON(out, name+"."+k, e, depth+1)
+		}
+	case []any:
+		for i, e := range x {
+			out = flattenJSON(out, name+"."+itoa(i), e, depth+1)
+		}
+	}
+	return out
+}
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b [20]byte
+	n := len(b)
+	for ; i > 0; i /= 10 {
+		n--
+		b[n] = byte('0' + i%10)
+	}
+	return string(b[n:])
+}
+
+// excluded says whether an exclusion removes rule from variable coll:name: the whole rule,
+// or the rule's look at ARGS:name, ARGS_GET:name or ARGS_POST:name (names compared without
+// case, as Coraza does).
+func excluded(excl []txExclusion, rule int, coll, name string) bool {
+	for _, x := range excl {
+		if x.RuleID != rule {
+			continue
+		}
+		if x.Target == "" {
+			return true
+		}
+		c, k, _ := strings.Cut(x.Target, ":")
+		if (c == "ARGS" || c == coll) && strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// detectArgs runs the second detector over every parameter and returns its findings as
+// matches, minus what the exclusions remove.
+func detectArgs(args []arg, excl []txExclusion) []Match {
+	var out []Match
+	for _, a := range args {
+		for _, f := range detect.Check(a.value) {
+			if excluded(excl, f.Rule, a.collection, a.name) {
+				continue
+			}
+			sev := "critical"
+			if f.Rule == detect.RuleXSSProbe || f.Rule == detect.RuleXSSEncodedProbe {
+				sev = "error"
+			}
+			out = append(out, Match{RuleID: f.Rule, Msg: detect.Rules[f.Rule] + ": " + f.Msg, Severity: sev,
+				Variable: a.collection + ":" + a.name, Data: truncate(a.value, maxData)})
+		}
+	}
+	return out
+}
+
+// vetoable are the CRS rules whose matches on a parameter the second detector may overrule,
+// and how sure it must be. Chosen by measurement (TestDetectionTable and the corpora): on the
+// libinjection false-positive list they fired on 34 of the 40 blocked lines (942100 on 21,
+// 942540 on 6, 942190 on 5, 942360 on 2), while on the attack corpora the matches they alone
+// carried are either found by the detector too or, for 942100, kept whenever the value holds
+// query syntax.
+//   - 942100 (libinjection): overruled only when the value holds no SQL syntax at all
+//     (detect.SQLText): no comment, call, parenthesis, variable, ';', query keyword or
+//     comparison of literals; libinjection's fingerprints flag prose with quotes ("IS" STAMP).
+//   - 942540 (split-query auth bypass: a quote and ';'), 942190 (UNION/MSSQL words: "O'connors
+//     UNION selected"), 942270 (union...select...from), 942360 (concatenated basic SQLi:
+//     "CREATE A CRITTER"): overruled when the detector's SQL parse finds no injection
+//     (detect.SQLClean); on the attack corpora no match of these rules was the only evidence
+//     against a value the detector clears.
+var vetoable = map[int]func(string) bool{
+	942100: detect.SQLText,
+	942540: detect.SQLClean,
+	942190: detect.SQLClean,
+	942270: detect.SQLClean,
+	942360: detect.SQLClean,
+}
+
+// vetoNoisy re-runs the rules without the vetoable matches the detector overrules. A veto
+// applies to one rule's look at one parameter (an exclusion for this request only), so the
+// rule still fires if it also matches another value; the re-run keeps CRS's own scoring.
+func vetoNoisy(e *Engine, req *Request, excl []txExclusion, res Result, args []arg) Result {
+	if !res.Block || res.RuleID < 949000 || res.RuleID >= 950000 {
+		return res // not blocked by the anomaly score (or by a rule no veto touches)
+	}
+	var extra []txExclusion
+	for _, m := range res.Matches {
+		ok := vetoable[m.RuleID]
+		if ok == nil {
+			continue
+		}
+		coll, name, found := strings.Cut(m.Variable, ":")
+		if !found || coll != "ARGS" && coll != "ARGS_GET" && coll != "ARGS_POST" {
+			return res // a header, cookie or name: no opinion, CRS stands
+		}
+		seen := false
+		for _, a := range args {
+			if (coll == "ARGS" || coll == a.collection) && strings.EqualFold(a.name, name) {
+				seen = true
+				if !ok(a.value) {
+					return res
+				}
+			}
+		}
+		if !seen {
+			return res
+		}
+		extra = append(extra, txExclusion{RuleID: m.RuleID, Target: "ARGS:" + name})
+	}
+	if len(extra) == 0 {
+		return res
+	}
+	return e.Inspect(req, append(append([]txExclusion(nil), excl...), extra...))
+}
