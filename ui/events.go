@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -160,18 +161,43 @@ func (v *eventsScreen) refresh() {
 					string(e.Action), e.IP, e.Method, e.Path, e.App, e.Rule}
 			}
 			v.table.setRows(rows)
+			v.pageLbl.SetText(pageText(v.page, len(p.Events), p))
 			pages := max(1, (p.Total+eventsPageSize-1)/eventsPageSize)
-			if p.More {
-				pages = max(pages, v.page+2)
-				v.pageLbl.SetText(fmt.Sprintf("page %d · more after", v.page+1))
-			} else {
-				v.pageLbl.SetText(fmt.Sprintf("page %d of %d · %d events", v.page+1, pages, p.Total))
-			}
 			setEnabled(v.prev, v.page > 0)
-			setEnabled(v.next, v.page+1 < pages)
+			setEnabled(v.next, p.More || (!p.TotalCapped && v.page+1 < pages))
 			v.detail.SetText("")
 			v.enableActions(false)
 		})
+}
+
+// pageText is "1–100 of 1,234 · page 1 of 13" for the page shown; a capped total reads
+// "of 100,000+" and gives no page count.
+func pageText(page, shown int, p source.EventPage) string {
+	if shown == 0 {
+		if page == 0 {
+			return "no events match"
+		}
+		return fmt.Sprintf("page %d: no events (the listing changed; go back)", page+1)
+	}
+	first := page*eventsPageSize + 1
+	last := first + shown - 1
+	if p.TotalCapped {
+		return fmt.Sprintf("%s–%s of %s+", thousands(first), thousands(last), thousands(max(p.Total, last)))
+	}
+	pages := max(1, (p.Total+eventsPageSize-1)/eventsPageSize)
+	return fmt.Sprintf("%s–%s of %s · page %d of %s", thousands(first), thousands(last), thousands(max(p.Total, last)), page+1, thousands(pages))
+}
+
+// thousands writes n with comma separators (1,234,567).
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	if n < 0 {
+		return "-" + thousands(-n)
+	}
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func setEnabled(w fyne.Disableable, on bool) {

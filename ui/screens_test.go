@@ -137,7 +137,7 @@ func TestEventsFilterPageAndBanIP(t *testing.T) {
 		t.Fatalf("first page: total %d, rows %d", v.total, len(v.table.rows))
 	}
 	h.act(func() { test.Tap(v.next) })
-	if v.page != 1 || !strings.HasPrefix(v.pageLbl.Text, "page 2 of") {
+	if v.page != 1 || !strings.HasPrefix(v.pageLbl.Text, "101–200 of "+thousands(v.total)+" · page 2 of ") {
 		t.Fatalf("paging: %q", v.pageLbl.Text)
 	}
 	h.act(func() { v.kind.SetSelected("sqli") })
@@ -404,5 +404,43 @@ func TestClientsIssueWritesPrivateBundleAndRevoke(t *testing.T) {
 	h.act(func() { v.doRevoke("alice") })
 	if c := h.lastCall("RevokeClient"); c.Args[0] != "alice" || v.table.rows[1][4] != "revoked" {
 		t.Fatalf("revoke: %+v %v", c, v.table.rows)
+	}
+}
+
+// The pager says where the page sits in the whole listing: "1–100 of 1,234", or "of N+"
+// when the appliance stopped counting, and Next follows the appliance's More then.
+func TestEventsPagerShowsTotalAndCap(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.connected()
+	v := h.view("Events").(*eventsScreen)
+	total := v.total
+	if total <= 2*eventsPageSize {
+		t.Fatalf("the fake should hold more than two pages, has %d", total)
+	}
+	want := "1–100 of " + thousands(total) + " · page 1 of " + thousands((total+eventsPageSize-1)/eventsPageSize)
+	if v.pageLbl.Text != want || !v.prev.Disabled() || v.next.Disabled() {
+		t.Fatalf("pager %q (want %q), prev disabled %v, next disabled %v", v.pageLbl.Text, want, v.prev.Disabled(), v.next.Disabled())
+	}
+	h.app.SetTotalCap(2*eventsPageSize - 50)
+	h.act(v.refresh)
+	if v.pageLbl.Text != "1–100 of 150+" || v.next.Disabled() {
+		t.Fatalf("capped pager %q, next disabled %v", v.pageLbl.Text, v.next.Disabled())
+	}
+	h.act(func() { test.Tap(v.next) })
+	h.act(func() { test.Tap(v.next) })
+	if v.pageLbl.Text != "201–300 of 300+" || v.next.Disabled() != (total <= 3*eventsPageSize) {
+		t.Fatalf("capped page 3: %q, next disabled %v with %d events", v.pageLbl.Text, v.next.Disabled(), total)
+	}
+	h.act(func() { v.text.SetText("no event has this text"); v.page = 0; v.refresh() })
+	if v.pageLbl.Text != "no events match" || !v.next.Disabled() {
+		t.Fatalf("empty listing: %q", v.pageLbl.Text)
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 100000: "100,000", 1234567: "1,234,567", -4200: "-4,200"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
 	}
 }

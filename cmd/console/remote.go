@@ -131,7 +131,8 @@ func apiFilter(f source.EventFilter) adminapi.EventFilter {
 }
 
 // Events pages by cursor: it remembers each page's cursor per filter, and walks forward
-// from the nearest known page when asked for one it has not seen.
+// from the nearest known page when asked for one it has not seen. The appliance counts
+// the whole listing on its first page and every page carries that Total.
 func (r *remote) Events(ctx context.Context, f source.EventFilter) (source.EventPage, error) {
 	lim := max(f.Limit, 1)
 	page := f.Offset / lim
@@ -156,7 +157,12 @@ func (r *remote) Events(ctx context.Context, f source.EventFilter) (source.Event
 			r.mu.Lock()
 			r.cursors[key] = cur
 			r.mu.Unlock()
-			return source.EventPage{Events: p.Events, Total: i*lim + len(p.Events), More: p.Next != ""}, nil
+			out := source.EventPage{Events: p.Events, Total: int(p.Total), TotalCapped: p.TotalCapped, More: p.Next != ""}
+			if seen := i*lim + len(p.Events); p.Total == 0 && seen > 0 {
+				// An appliance from before totals: what the pages so far showed, as a floor.
+				out.Total, out.TotalCapped = seen, p.Next != ""
+			}
+			return out, nil
 		}
 		if i > 1000 {
 			return source.EventPage{}, errors.New("too many pages: narrow the filter")

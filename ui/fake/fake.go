@@ -51,6 +51,7 @@ type Appliance struct {
 	delay    time.Duration
 	dead     bool
 	refuse   map[string]error // method → the error its next call returns
+	totalCap int
 	nextID   int64
 }
 
@@ -180,6 +181,9 @@ func (a *Appliance) Events(ctx context.Context, f source.EventFilter) (source.Ev
 		}
 	}
 	page := source.EventPage{Total: len(match)}
+	if a.totalCap > 0 && page.Total > a.totalCap {
+		page.Total, page.TotalCapped = a.totalCap, true
+	}
 	lim := f.Limit
 	if lim <= 0 {
 		lim = 100
@@ -187,8 +191,13 @@ func (a *Appliance) Events(ctx context.Context, f source.EventFilter) (source.Ev
 	if f.Offset < len(match) {
 		page.Events = match[f.Offset:min(len(match), f.Offset+lim)]
 	}
+	page.More = f.Offset+lim < len(match)
 	return page, nil
 }
+
+// SetTotalCap makes event pages count at most n matches and say so (TotalCapped), as the
+// appliance does for expensive filters; 0 counts everything.
+func (a *Appliance) SetTotalCap(n int) { a.mu.Lock(); a.totalCap = n; a.mu.Unlock() }
 
 func matches(e event.Event, f source.EventFilter) bool {
 	switch {

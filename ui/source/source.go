@@ -116,12 +116,15 @@ type EventFilter struct {
 	Limit        int
 }
 
-// EventPage is one page of events, newest first. When More is set, Total is only a lower
-// bound (the appliance pages by cursor and does not count).
+// EventPage is one page of events, newest first. Total is how many events match the
+// filter on all pages together; when TotalCapped, at least Total match (the appliance
+// stopped counting at its cap, or did not count and Total is what the pages so far
+// showed). More says a further page exists.
 type EventPage struct {
-	Events []event.Event
-	Total  int
-	More   bool
+	Events      []event.Event
+	Total       int
+	TotalCapped bool
+	More        bool
 }
 
 // StatBucket counts events of one kind in one time bucket, and how many of them were
