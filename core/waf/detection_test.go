@@ -25,22 +25,26 @@ type corpus struct {
 	files  []string // relative to shared/corpora; a directory means every file in it
 	attack bool
 	min    float64 // the target. attacks: minimum blocked share; benign: maximum
-	// guard is what the test asserts where CRS at PL1 defaults misses the target: the
-	// measured figure less a small margin, so a regression fails while the table says
-	// honestly that the target is missed. 0 = the target itself is asserted.
+	// guard is what the test asserts where the defaults miss the target: the measured
+	// figure less a small margin, so a regression fails while the table says honestly that
+	// the target is missed. 0 = the target itself is asserted.
 	guard float64
 }
+
+// The table also reports the even and odd lines of each corpus apart: the second detector
+// (package detect) was developed looking at the even lines only, so the odd half is data
+// it has not been tuned on.
 
 var detectionCorpora = []corpus{
 	{"libinjection SQLi", []string{"sqli/libinjection"}, true, 0.99, 0},
 	{"libinjection XSS", []string{"xss/libinjection"}, true, 0.99, 0},
-	{"PayloadsAllTheThings XSS intruders", []string{"xss/payloadsallthethings"}, true, 0.95, 0.80},
-	{"PayloadsAllTheThings SQLi intruders", []string{"sqli/payloadsallthethings"}, true, 0.95, 0.80},
+	{"PayloadsAllTheThings XSS intruders", []string{"xss/payloadsallthethings"}, true, 0.95, 0},
+	{"PayloadsAllTheThings SQLi intruders", []string{"sqli/payloadsallthethings"}, true, 0.95, 0},
 	{"PayloadsAllTheThings traversal", []string{"traversal/payloadsallthethings/directory_traversal.txt",
 		"traversal/payloadsallthethings/deep_traversal.txt", "traversal/payloadsallthethings/JHADDIX_LFI.txt",
-		"traversal/payloadsallthethings/dotdotpwn.txt"}, true, 0.95, 0.84},
+		"traversal/payloadsallthethings/dotdotpwn.txt"}, true, 0.95, 0},
 	{"benign license prose", []string{"benign/benign_license_prose.txt"}, false, 0.005, 0},
-	{"libinjection false positives", []string{"benign/libinjection_false_positives.txt"}, false, 0.05, 0.12},
+	{"libinjection false positives", []string{"benign/libinjection_false_positives.txt"}, false, 0.05, 0},
 }
 
 // readPayloads reads one payload per line, skipping blanks, '#' comments and license files,
@@ -127,15 +131,22 @@ func TestDetectionTable(t *testing.T) {
 	}
 
 	var table strings.Builder
-	fmt.Fprintf(&table, "\nblock mode, CRS v4.25.0 at PL1, inbound threshold 5 (shares blocked)\n%-38s %7s %9s %9s %9s  %s\n", "corpus", "sent", "query", "form", "target", "")
+	fmt.Fprintf(&table, "\nblock mode, CRS v4.25.0 at PL1, inbound threshold 5, with the second detector (shares blocked)\n%-38s %7s %9s %9s %9s %9s %9s  %s\n", "corpus", "sent", "query", "form", "even q", "odd q", "target", "")
 	var failures []string
 	for _, c := range detectionCorpora {
 		all := readPayloads(t, root, c)
 		var ps []string
+		var idx []int // each sent payload's index in the corpus
 		for i := 0; i < len(all); i += step {
 			ps = append(ps, all[i])
+			idx = append(idx, i)
+		}
+		var nHalf [2]float64
+		for _, i := range idx {
+			nHalf[i%2]++
 		}
 		var qBlocked, fBlocked, mismatch atomic.Int64
+		var half [2]atomic.Int64 // query blocked, by the payload's line parity in the corpus
 		var missMu sync.Mutex
 		var misses []string
 		next := make(chan int)
@@ -152,6 +163,7 @@ func TestDetectionTable(t *testing.T) {
 					fc := send("POST", "/search", body)
 					if qc == 403 {
 						qBlocked.Add(1)
+						half[idx[i]%2].Add(1)
 					}
 					if fc == 403 {
 						fBlocked.Add(1)
@@ -195,7 +207,8 @@ func TestDetectionTable(t *testing.T) {
 		if !met {
 			status = "MISSED"
 		}
-		fmt.Fprintf(&table, "%-38s %7d %8.2f%% %8.2f%% %9s  %s\n", c.name, len(ps), q*100, f*100, req, status)
+		even, odd := float64(half[0].Load())/max(nHalf[0], 1), float64(half[1].Load())/max(nHalf[1], 1)
+		fmt.Fprintf(&table, "%-38s %7d %8.2f%% %8.2f%% %8.2f%% %8.2f%% %9s  %s\n", c.name, len(ps), q*100, f*100, even*100, odd*100, req, status)
 		if raceEnabled {
 			// a 1-in-100 sample of a few hundred lines cannot carry the thresholds; under the
 			// race detector only gross failures are asserted (the plain run asserts them all)

@@ -22,6 +22,9 @@ type WAF struct {
 	policy atomic.Pointer[Policy]
 	sink   event.Sink
 	appOf  func(*http.Request) string
+	// crsOnly runs CRS without the second detector and its vetoes: the baseline of the
+	// detector's benchmark and detection table, never set in the appliance.
+	crsOnly bool
 }
 
 // New returns the stage for c, compiling the rules (about 1.6 s of CPU) the first time
@@ -94,10 +97,13 @@ func (w *WAF) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		excl := pol.exclusionsFor(app, r.URL.Path)
-		args := argsOf(r, req)
 		res := e.Inspect(req, excl)
-		res = vetoNoisy(e, req, excl, res, args)
-		found := detectArgs(args, excl)
+		var found []Match
+		if !w.crsOnly {
+			args := argsOf(r, req)
+			res = vetoNoisy(e, req, excl, res, args)
+			found = detectArgs(args, excl)
+		}
 		status := res.Status
 		if !res.Block && len(found) > 0 {
 			status = http.StatusForbidden
