@@ -103,7 +103,9 @@ func pathUnescape(s []byte) []byte {
 	return out
 }
 
-// formText is the decoded names and values of a urlencoded string, one per line.
+// formText is the decoded names and values of a urlencoded string, one per line; a
+// segment without '=' is a name with an empty value, so it gets an empty line too (the
+// anchored factors rely on every value being a line).
 func formText(q []byte) []byte {
 	var out []byte
 	for len(q) > 0 {
@@ -118,6 +120,7 @@ func formText(q []byte) []byte {
 			out = append(out, queryUnescape(seg[j+1:])...)
 		} else {
 			out = append(out, queryUnescape(seg)...)
+			out = append(out, '\n')
 		}
 		out = append(out, '\n')
 		if i == len(q) {
@@ -227,7 +230,43 @@ func specialize(re *syntax.Regexp, a *alphabet) *syntax.Regexp {
 // language returns the exact set of strings re matches (lowercased) when it is small and
 // finite, for building longer factors across a concatenation.
 func language(re *syntax.Regexp, limit int) ([]string, bool) {
+	return languageA(re, limit, false, factorMemo{})
+}
+
+// factorMemo remembers languageA's answers per node within one proof computation: the
+// candidates below ask for the language of the same large alternations many times.
+type factorMemo map[*syntax.Regexp]langResult
+
+type langResult struct {
+	l  []string
+	ok bool
+}
+
+// lineMark stands for a line boundary in anchored factors: texts of line-framed sources put
+// it before and after every value, so "^sed " becomes the factor "\nsed ".
+const lineMark = "\n"
+
+// languageA is language; with anch, the assertions ^ $ \A \z are the string lineMark
+// (see necessaryA).
+func languageA(re *syntax.Regexp, limit int, anch bool, m factorMemo) ([]string, bool) {
+	if limit == 64 {
+		if r, ok := m[re]; ok {
+			return r.l, r.ok
+		}
+		l, ok := languageRaw(re, limit, anch, m)
+		m[re] = langResult{l, ok}
+		return l, ok
+	}
+	return languageRaw(re, limit, anch, m)
+}
+
+func languageRaw(re *syntax.Regexp, limit int, anch bool, m factorMemo) ([]string, bool) {
 	switch re.Op {
+	case syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText:
+		if anch {
+			return []string{lineMark}, true
+		}
+		return nil, false
 	case syntax.OpEmptyMatch:
 		return []string{""}, true
 	case syntax.OpLiteral:
@@ -263,9 +302,9 @@ func language(re *syntax.Regexp, limit int) ([]string, bool) {
 		}
 		return out, len(out) > 0 && len(out) <= limit
 	case syntax.OpCapture:
-		return language(re.Sub[0], limit)
+		return languageA(re.Sub[0], limit, anch, m)
 	case syntax.OpQuest:
-		l, ok := language(re.Sub[0], limit)
+		l, ok := languageA(re.Sub[0], limit, anch, m)
 		if !ok || len(l)+1 > limit {
 			return nil, false
 		}
@@ -273,7 +312,7 @@ func language(re *syntax.Regexp, limit int) ([]string, bool) {
 	case syntax.OpAlternate:
 		var out []string
 		for _, s := range re.Sub {
-			l, ok := language(s, limit)
+			l, ok := languageA(s, limit, anch, m)
 			if !ok {
 				return nil, false
 			}
@@ -286,7 +325,7 @@ func language(re *syntax.Regexp, limit int) ([]string, bool) {
 	case syntax.OpConcat:
 		out := []string{""}
 		for _, s := range re.Sub {
-			l, ok := language(s, limit)
+			l, ok := languageA(s, limit, anch, m)
 			if !ok || len(out)*len(l) > limit {
 				return nil, false
 			}
@@ -309,8 +348,24 @@ func product(a, b []string) []string {
 
 // necessary returns a set of strings one of which every match of re contains (lowercased),
 // choosing long, few strings; ok=false when none is known.
-func necessary(re *syntax.Regexp) ([]string, bool) {
-	if l, ok := language(re, 64); ok {
+func necessary(re *syntax.Regexp) ([]string, bool) { return necessaryA(re, false) }
+
+// necessaryA is necessary; with anch, a line or text boundary (^ $ \A \z, all in (?m)
+// mode as Coraza compiles) is the character lineMark, so the factors hold only in texts
+// where every value the operator sees stands on a line of its own (lineMark before and
+// after it): in such a text a boundary of the value is a lineMark, and a '\n' inside the
+// value is one too. Measured: 932250 (Unix commands after a separator or at the start of a
+// value) ran its 1.5 ms regular expression on the benign POST because "sed " occurs inside
+// "raised beds"; its anchored factor "\nsed " does not.
+func necessaryA(re *syntax.Regexp, anch bool) ([]string, bool) {
+	return necessaryD(re, anch, 0, factorMemo{})
+}
+
+// necessaryD is necessaryA at nesting depth: the costlier candidates (a leading
+// alternation split by branch, preceding bytes) are tried near the top only, which keeps
+// the compilation of the proofs to seconds.
+func necessaryD(re *syntax.Regexp, anch bool, depth int, m factorMemo) ([]string, bool) {
+	if l, ok := languageA(re, 64, anch, m); ok {
 		if slicesContainsEmpty(l) {
 			return nil, false
 		}
@@ -318,16 +373,16 @@ func necessary(re *syntax.Regexp) ([]string, bool) {
 	}
 	switch re.Op {
 	case syntax.OpCapture, syntax.OpPlus:
-		return necessary(re.Sub[0])
+		return necessaryD(re.Sub[0], anch, depth+1, m)
 	case syntax.OpRepeat:
 		if re.Min == 0 {
 			return nil, false
 		}
-		return necessary(re.Sub[0])
+		return necessaryD(re.Sub[0], anch, depth+1, m)
 	case syntax.OpAlternate:
 		var out []string
 		for _, s := range re.Sub {
-			f, ok := necessary(s)
+			f, ok := necessaryD(s, anch, depth+1, m)
 			if !ok {
 				return nil, false
 			}
@@ -361,18 +416,210 @@ func necessary(re *syntax.Regexp) ([]string, bool) {
 			}
 			run = []string{""}
 		}
-		for _, s := range re.Sub {
-			if l, ok := language(s, 64); ok && len(run)*len(l) <= maxFactors {
+		n := len(re.Sub)
+		langs := make([][]string, n)
+		langOK := make([]bool, n)
+		for k, s := range re.Sub {
+			langs[k], langOK[k] = languageA(s, 64, anch, m)
+		}
+		// pre[k]: how a match of parts k.. starts (prefixSet of the rest, built backwards)
+		var pre [][]string
+		if anch && depth <= 1 {
+			pre = make([][]string, n+1)
+			for k := n - 1; k >= 0; k-- {
+				switch {
+				case langOK[k] && pre[k+1] != nil && len(langs[k])*len(pre[k+1]) <= maxFactors:
+					pre[k] = product(langs[k], pre[k+1])
+				case langOK[k] && !slicesContainsEmpty(langs[k]):
+					pre[k] = langs[k]
+				case !langOK[k]:
+					if p, ok := prefixSet(re.Sub[k], anch, m); ok {
+						pre[k] = p
+					}
+				}
+			}
+		}
+		for k, s := range re.Sub {
+			// what must come before part k: the byte just before its match, then how its
+			// match (and what follows) starts. Measured: 932250 (a Unix command after a
+			// separator) was kept on benign prose by "sed " in "raised beds"; the command
+			// must follow '\n', ' ' or '/', so " sed " and "\nsed " are its factors.
+			if pre != nil && pre[k] != nil {
+				if pc, ok := precedingChars(re.Sub, k, anch); ok && len(pre[k])*pc.count() <= maxFactors {
+					consider(product(charStrings(pc), pre[k]))
+				}
+			}
+			if l, ok := langs[k], langOK[k]; ok && len(run)*len(l) <= maxFactors {
 				run = product(run, l)
 				continue
 			}
 			flush()
-			if f, ok := necessary(s); ok {
+			if f, ok := necessaryD(s, anch, depth+1, m); ok {
 				consider(f)
 			}
 		}
 		flush()
+		// a leading alternation: every match goes through one branch, so the union of
+		// each branch's factors (with the rest of the concatenation) will do
+		if first := re.Sub[0]; anch && depth == 0 && first.Op == syntax.OpAlternate && len(first.Sub) <= 16 {
+			var all []string
+			ok := true
+			for _, b := range first.Sub {
+				sub := &syntax.Regexp{Op: syntax.OpConcat, Sub: append([]*syntax.Regexp{b}, re.Sub[1:]...)}
+				f, fok := necessaryD(sub, anch, depth+1, m)
+				if !fok || len(all)+len(f) > maxFactors {
+					ok = false
+					break
+				}
+				all = append(all, f...)
+			}
+			if ok {
+				consider(dedupe(all))
+			}
+		}
 		return best, best != nil
+	}
+	return nil, false
+}
+
+// charStrings is the one-byte strings of a (lowercase).
+func charStrings(a alphabet) []string {
+	var out []string
+	for c := 0; c < 0x80; c++ {
+		if a.has(byte(c)) {
+			out = append(out, string(rune(c)))
+		}
+	}
+	return out
+}
+
+// precedingChars is the set of bytes that can stand just before the match of subs[k] in a
+// match of the concatenation subs (lowercased): the last bytes of the parts before it, back
+// to the first that cannot match the empty string. With anch, ^ and \A are the byte '\n'
+// before a line-framed value. ok=false when the start of the concatenation is reached (the
+// byte before is then unknown) or a part is not understood.
+func precedingChars(subs []*syntax.Regexp, k int, anch bool) (alphabet, bool) {
+	var p alphabet
+	for j := k - 1; j >= 0; j-- {
+		c, nullable, ok := lastChars(subs[j], anch)
+		if !ok {
+			return p, false
+		}
+		p = p.union(c)
+		if !nullable {
+			return p, true
+		}
+	}
+	return p, false
+}
+
+// lastChars is the set of bytes a non-empty match of re can end with (lowercased), and
+// whether re can match the empty string. Zero-width assertions are empty matches, except
+// ^ and \A with anch, which stand for the '\n' before a framed value.
+func lastChars(re *syntax.Regexp, anch bool) (a alphabet, nullable, ok bool) {
+	switch re.Op {
+	case syntax.OpEmptyMatch, syntax.OpEndLine, syntax.OpEndText, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return a, true, true
+	case syntax.OpBeginLine, syntax.OpBeginText:
+		if anch {
+			a.add('\n')
+			return a, false, true
+		}
+		return a, true, true
+	case syntax.OpLiteral:
+		if len(re.Rune) == 0 {
+			return a, true, true
+		}
+		r := re.Rune[len(re.Rune)-1]
+		if r > 0x7f {
+			return a, false, false
+		}
+		a.add(byte(unicode.ToLower(r)))
+		return a, false, true
+	case syntax.OpCharClass:
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			lo, hi := re.Rune[i], re.Rune[i+1]
+			if hi > 0x7f {
+				return a, false, false
+			}
+			for r := lo; r <= hi; r++ {
+				a.add(byte(unicode.ToLower(r)))
+			}
+		}
+		return a, false, true
+	case syntax.OpCapture:
+		return lastChars(re.Sub[0], anch)
+	case syntax.OpStar, syntax.OpQuest:
+		a, _, ok = lastChars(re.Sub[0], anch)
+		return a, true, ok
+	case syntax.OpPlus:
+		return lastChars(re.Sub[0], anch)
+	case syntax.OpRepeat:
+		a, nullable, ok = lastChars(re.Sub[0], anch)
+		return a, nullable || re.Min == 0, ok
+	case syntax.OpConcat:
+		for j := len(re.Sub) - 1; j >= 0; j-- {
+			c, n, ok := lastChars(re.Sub[j], anch)
+			if !ok {
+				return a, false, false
+			}
+			a = a.union(c)
+			if !n {
+				return a, false, true
+			}
+		}
+		return a, true, true
+	case syntax.OpAlternate:
+		for _, s := range re.Sub {
+			c, n, ok := lastChars(s, anch)
+			if !ok {
+				return a, false, false
+			}
+			a = a.union(c)
+			nullable = nullable || n
+		}
+		return a, nullable, true
+	}
+	return a, false, false // any character, or not understood
+}
+
+// prefixSet returns strings one of which every match of re starts with (lowercased), none
+// of them empty; ok=false when none is known.
+func prefixSet(re *syntax.Regexp, anch bool, m factorMemo) ([]string, bool) {
+	if l, ok := languageA(re, 64, anch, m); ok {
+		return l, !slicesContainsEmpty(l)
+	}
+	switch re.Op {
+	case syntax.OpCapture, syntax.OpPlus:
+		return prefixSet(re.Sub[0], anch, m)
+	case syntax.OpRepeat:
+		if re.Min == 0 {
+			return nil, false
+		}
+		return prefixSet(re.Sub[0], anch, m)
+	case syntax.OpAlternate:
+		var out []string
+		for _, s := range re.Sub {
+			p, ok := prefixSet(s, anch, m)
+			if !ok || len(out)+len(p) > maxFactors {
+				return nil, false
+			}
+			out = append(out, p...)
+		}
+		return dedupe(out), true
+	case syntax.OpConcat:
+		acc := []string{""}
+		for _, s := range re.Sub {
+			if l, ok := languageA(s, 64, anch, m); ok && len(acc)*len(l) <= maxFactors {
+				acc = product(acc, l)
+				continue
+			}
+			if p, ok := prefixSet(s, anch, m); ok && len(acc)*len(p) <= maxFactors {
+				acc = product(acc, p)
+			}
+			break
+		}
+		return acc, !slicesContainsEmpty(acc)
 	}
 	return nil, false
 }

@@ -55,6 +55,11 @@ const (
 	srcCookieRaw             // the Cookie header as sent (REQUEST_HEADERS reads it whole)
 	nSources     = iota
 	srcFull      = 1 << 15
+
+	// lineFramed sources: sourceTexts writes each value Coraza derives from them on a line
+	// of its own, between '\n's (decoded form names and values exactly as Coraza splits
+	// them, header names and values, method and protocol), so anchored factors apply.
+	lineFramed = srcArgsGet | srcHeaders | srcBodyArgs | srcMeta | srcUA | srcReferer
 )
 
 type sourceSet [nSources]alphabet
@@ -63,22 +68,28 @@ type check struct {
 	tierFacs [][]int32 // per tier: factors of two bytes or more (ids in the gate's automaton)
 	tierOne  [][]byte  // per tier: one-byte factors
 	tierOK   []bool    // per tier: a factor set is known
-	id       int
-	src      int
-	trans    []string
-	re       *syntax.Regexp // @rx
-	lits     []string       // @pm, @contains, ...: any may occur
-	ci       bool           // lits compare case-insensitively
-	ranges   *alphabet      // @validateByteRange: the allowed bytes
-	urlEnc   bool           // @validateUrlEncoding
-	mixed    bool           // a variable joins bytes of several sources in one value
-	joint    int            // sources judged together (REQUEST_BODY: raw and processed)
+	// the same with line boundaries as factor characters (necessaryA), for sources whose
+	// texts put every value on a line of its own (lineFramed)
+	tierFacsA [][]int32
+	tierOneA  [][]byte
+	tierOKA   []bool
+	id        int
+	src       int
+	trans     []string
+	re        *syntax.Regexp // @rx
+	lits      []string       // @pm, @contains, ...: any may occur
+	ci        bool           // lits compare case-insensitively
+	ranges    *alphabet      // @validateByteRange: the allowed bytes
+	urlEnc    bool           // @validateUrlEncoding
+	mixed     bool           // a variable joins bytes of several sources in one value
+	joint     int            // sources judged together (REQUEST_BODY: raw and processed)
 }
 
 // owner is one use of a factor: by check, in tier.
 type owner struct {
 	check int32
 	tier  int8
+	anch  bool
 }
 
 type gate struct {
@@ -132,6 +143,7 @@ type plan struct {
 // occurs in a source it reads.
 type decision struct {
 	tier    int8
+	anch    bool // facs and singles are the anchored set
 	id      int
 	src     int
 	facs    []int32
@@ -169,54 +181,75 @@ func newGate(rules []types.RuleMetadata) *gate {
 		c.tierFacs = make([][]int32, len(tiers))
 		c.tierOne = make([][]byte, len(tiers))
 		c.tierOK = make([]bool, len(tiers))
+		c.tierFacsA = make([][]int32, len(tiers))
+		c.tierOneA = make([][]byte, len(tiers))
+		c.tierOKA = make([]bool, len(tiers))
 		for ti := range tiers {
-			a := tiers[ti]
-			var fs []string
-			switch {
-			case c.re != nil:
-				sp := specialize(c.re, &a)
-				if sp == nil {
-					continue // the alphabet proof removes it first
+			for _, anch := range []bool{false, true} {
+				if anch && c.re == nil {
+					continue // literals have no anchors: the plain set serves
 				}
-				f, ok := necessary(sp)
+				a := tiers[ti]
+				var fs []string
+				switch {
+				case c.re != nil:
+					sp := specialize(c.re, &a)
+					if sp == nil {
+						continue // the alphabet proof removes it first
+					}
+					f, ok := necessaryA(sp, anch)
+					if !ok {
+						continue
+					}
+					fs = f
+				case c.lits != nil:
+					for _, l := range c.lits {
+						if literalCanOccur(l, c.ci, &a) {
+							fs = append(fs, strings.ToLower(l))
+						}
+					}
+					if len(fs) == 0 || !isASCII(strings.Join(fs, "")) {
+						continue
+					}
+				default:
+					continue
+				}
+				ok := true
+				var ids32 []int32
+				var ones []byte
+				for _, f := range fs {
+					switch {
+					case len(f) == 0:
+						ok = false // the empty string occurs everywhere
+					case anch && f == lineMark:
+						ok = false // every framed text has line marks
+					case len(f) == 1:
+						ones = append(ones, f[0])
+					default:
+						id, seen := ids[f]
+						if !seen {
+							id = int32(len(pats))
+							ids[f] = id
+							pats = append(pats, f)
+						}
+						ids32 = append(ids32, id)
+					}
+				}
 				if !ok {
 					continue
 				}
-				fs = f
-			case c.lits != nil:
-				for _, l := range c.lits {
-					if literalCanOccur(l, c.ci, &a) {
-						fs = append(fs, strings.ToLower(l))
-					}
-				}
-				if len(fs) == 0 || !isASCII(strings.Join(fs, "")) {
-					continue
-				}
-			default:
-				continue
-			}
-			ok := true
-			for _, f := range fs {
-				switch len(f) {
-				case 0:
-					ok = false // the empty string occurs everywhere
-				case 1:
-					c.tierOne[ti] = append(c.tierOne[ti], f[0])
-				default:
-					id, seen := ids[f]
-					if !seen {
-						id = int32(len(pats))
-						ids[f] = id
-						pats = append(pats, f)
-					}
-					c.tierFacs[ti] = append(c.tierFacs[ti], id)
+				for _, id := range ids32 {
 					for int(id) >= len(g.owners) {
 						g.owners = append(g.owners, nil)
 					}
-					g.owners[id] = append(g.owners[id], owner{int32(i), int8(ti)})
+					g.owners[id] = append(g.owners[id], owner{int32(i), int8(ti), anch})
+				}
+				if anch {
+					c.tierFacsA[ti], c.tierOneA[ti], c.tierOKA[ti] = ids32, ones, true
+				} else {
+					c.tierFacs[ti], c.tierOne[ti], c.tierOK[ti] = ids32, ones, true
 				}
 			}
-			c.tierOK[ti] = ok
 		}
 	}
 	b := ahocorasick.NewAhoCorasickBuilder(ahocorasick.Opts{AsciiCaseInsensitive: true, MatchKind: ahocorasick.StandardMatch, DFA: true})
@@ -704,7 +737,11 @@ func (g *gate) planFor(k planKey) *plan {
 			found := false
 			for ti := range tiers {
 				if subset(am, tiers[ti]) {
-					if c.tierOK[ti] {
+					switch {
+					case m&^lineFramed == 0 && c.tierOKA[ti]:
+						ds = append(ds, decision{tier: int8(ti), anch: true, id: c.id, src: m, facs: c.tierFacsA[ti], singles: c.tierOneA[ti]})
+						found = true
+					case c.tierOK[ti]:
 						ds = append(ds, decision{tier: int8(ti), id: c.id, src: m, facs: c.tierFacs[ti], singles: c.tierOne[ti]})
 						found = true
 					}
@@ -778,7 +815,8 @@ func (c *check) inputAlphabet(s *sourceSet, mask int) alphabet {
 }
 
 // sourceTexts returns, per source, text that contains every value Coraza derives from
-// that source as a substring (for the non-opaque sources).
+// that source as a substring (for the non-opaque sources); for the lineFramed sources each
+// value is a whole line, with '\n' before and after it.
 func sourceTexts(req *Request, want int) [nSources][][]byte {
 	var t [nSources][][]byte
 	uri := []byte(req.URI)
@@ -787,14 +825,15 @@ func sourceTexts(req *Request, want int) [nSources][][]byte {
 		t[0] = [][]byte{uri, pathUnescape(uri)}
 	}
 	if want&srcArgsGet != 0 {
-		t[1] = [][]byte{formText([]byte(query))}
+		// Coraza drops the fragment before it parses the query (ProcessURI)
+		q, _, _ := strings.Cut(query, "#")
+		t[1] = [][]byte{framed(formText([]byte(q)))}
 	}
 	if want&srcPath != 0 {
 		t[10] = [][]byte{[]byte(path), pathUnescape([]byte(path))}
 	}
 	if want&(srcHeaders|srcCookies|srcUA|srcReferer|srcCookieRaw) != 0 {
-		var all []byte
-		all = append(all, "host\n"...)
+		all := []byte("\nhost\n")
 		all = append(all, req.Host...)
 		all = append(all, '\n')
 		for _, h := range req.Headers {
@@ -806,9 +845,9 @@ func sourceTexts(req *Request, want int) [nSources][][]byte {
 				all = append(all, '\n')
 				continue
 			case strings.EqualFold(h[0], "User-Agent"):
-				t[8] = append(t[8], []byte(h[1]))
+				t[8] = append(t[8], line(h[1]))
 			case strings.EqualFold(h[0], "Referer"):
-				t[9] = append(t[9], []byte(h[1]))
+				t[9] = append(t[9], line(h[1]))
 			}
 			all = append(all, h[0]...)
 			all = append(all, '\n')
@@ -821,13 +860,23 @@ func sourceTexts(req *Request, want int) [nSources][][]byte {
 		t[4] = [][]byte{req.Body}
 	}
 	if want&srcBodyArgs != 0 && len(req.Body) > 0 {
-		t[5] = [][]byte{formText(req.Body)}
+		t[5] = [][]byte{framed(formText(req.Body))}
 	}
 	if want&srcMeta != 0 {
-		t[6] = [][]byte{[]byte(req.Method + "\n" + req.Proto)}
+		proto := req.Proto
+		if proto == "" {
+			proto = "HTTP/1.1" // what feed gives Coraza
+		}
+		t[6] = [][]byte{line(req.Method + "\n" + proto)}
 	}
 	return t
 }
+
+// framed puts a '\n' before a text whose lines already end in one.
+func framed(t []byte) []byte { return append([]byte{'\n'}, t...) }
+
+// line frames one value: '\n' before and after it.
+func line(v string) []byte { return []byte("\n" + v + "\n") }
 
 // htmlInert reports whether HTML entity decoding (golang.org/x/net/html.UnescapeString,
 // what Coraza's htmlEntityDecode is) leaves every value Coraza derives from req unchanged,
@@ -911,7 +960,7 @@ func (g *gate) removable(req *Request) []int {
 							continue
 						}
 						for d := d0; d < d0+int32(p.decN[o.check]); d++ {
-							if p.decide[d].tier == o.tier && p.decide[d].src&(1<<src) != 0 {
+							if p.decide[d].tier == o.tier && p.decide[d].anch == o.anch && p.decide[d].src&(1<<src) != 0 {
 								alive[d] = true
 							}
 						}

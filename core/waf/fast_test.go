@@ -1,8 +1,10 @@
 package waf
 
 import (
+	"regexp"
 	"regexp/syntax"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -135,5 +137,52 @@ func TestPerSourceGroups(t *testing.T) {
 	s := sourceAlphabets(r)
 	if c.alphabetMask(&s, srcArgsGet, false).has('<') == false || !c.canMatch(c.alphabetMask(&s, srcArgsGet, false)) {
 		t.Fatal("the decoded query argument can hold '<x'")
+	}
+}
+
+// Anchored factors: a line boundary is the byte '\n' of a line-framed text, and the byte
+// before a part of a concatenation narrows its factors. Each case is a value that matches
+// the expression and so must leave one of the factors in its framed text.
+func TestAnchoredFactors(t *testing.T) {
+	tier := tiers[2] // letters, digits and the URL punctuation, ';' and '&' among it
+	re := parse(t, `(?i)(?:^|[;|&]|\benv )[ ]*(?:[a-z/]+/)?(?:sed|ls)[ ,]`)
+	f, ok := necessaryA(specialize(re, &tier), true)
+	if !ok {
+		t.Fatal("no anchored factors")
+	}
+	occurs := func(text string) bool {
+		lt := strings.ToLower(text)
+		for _, x := range f {
+			if strings.Contains(lt, x) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, v := range []string{"sed x", "a;sed x", "a; /bin/sed x", "env  ls,", "x\nls y", "SED x"} {
+		if !regexp.MustCompile(`(?sm)`+re.String()).MatchString(v) || !subset(alphabetOf(v), tier) {
+			t.Fatalf("test value %q does not match or is outside the tier", v)
+		}
+		if !occurs("\n" + v + "\n") {
+			t.Errorf("%q matches, yet none of the factors %q occurs in its framed text", v, f)
+		}
+	}
+	if occurs("\nraised beds and lots of seeds\n") {
+		t.Errorf("prose without a command after a separator kept the rule: %q", f)
+	}
+	// without framing the start of a value is not a '\n': the plain set must not rely on it
+	p, ok := necessary(specialize(re, &tier))
+	if ok && slices.ContainsFunc(p, func(s string) bool { return strings.Contains(s, "\n") }) {
+		t.Fatalf("plain factors use line marks: %q", p)
+	}
+	// every form value is a line of its own, the empty ones included
+	if got := string(framed(formText([]byte("a&b=&c=sed+x")))); got != "\na\n\nb\n\nc\nsed x\n" {
+		t.Fatalf("framed form text %q", got)
+	}
+	// Coraza drops the fragment before it parses the query
+	r := benignGET()
+	r.URI = "/p?q=ls#frag"
+	if got := string(sourceTexts(r, srcArgsGet)[1][0]); got != "\nq\nls\n" {
+		t.Fatalf("query text %q", got)
 	}
 }
