@@ -6,8 +6,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,8 +88,11 @@ func BenchmarkHTTPSHelloApp(b *testing.B) {
 	d = min(max(d, time.Second), 5*time.Second)
 	load(b, e.srv, "hello.test", 16, 300*time.Millisecond) // warm
 	b.ResetTimer()
+	s0 := selfCPU()
 	base, _ := load(b, plain, "hello.test", 16, d)
+	s1, w1 := selfCPU(), childrenCPU()
 	app, lat := load(b, e.srv, "hello.test", 16, d)
+	s2, w2 := selfCPU(), childrenCPU()
 	b.StopTimer()
 	if len(lat) == 0 {
 		b.Fatal("no requests")
@@ -95,6 +102,47 @@ func BenchmarkHTTPSHelloApp(b *testing.B) {
 	b.ReportMetric(app/base, "ratio")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "app-p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "app-p99-µs")
+	// Where the CPU goes, per request: this process (TLS clients and server, router,
+	// supervisor) in each phase, and the worker processes in the app phase.
+	us := func(d time.Duration, rate float64, phase time.Duration) float64 {
+		return float64(d) / float64(time.Microsecond) / (rate * phase.Seconds())
+	}
+	b.ReportMetric(us(s1-s0, base, d), "plain-proc-cpu-µs/req")
+	b.ReportMetric(us(s2-s1, app, d), "app-proc-cpu-µs/req")
+	b.ReportMetric(us(w2-w1, app, d), "worker-cpu-µs/req")
+}
+
+// selfCPU is this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// childrenCPU sums the user+system CPU of this process's live children (the workers), read
+// from /proc in clock ticks of 10 ms.
+func childrenCPU() time.Duration {
+	var total time.Duration
+	self := strconv.Itoa(os.Getpid())
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		raw, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(raw)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(f) < 13 || f[1] != self {
+			continue
+		}
+		ut, _ := strconv.Atoi(f[11])
+		st, _ := strconv.Atoi(f[12])
+		total += time.Duration(ut+st) * 10 * time.Millisecond
+	}
+	return total
 }
 
 // BenchmarkDeployServing measures a deploy of the hello app (bundle, store, start, health

@@ -80,11 +80,13 @@ type Request struct {
 	Body   []byte
 }
 
-// Response is the app's answer.
+// Response is the app's answer: its headers in Header when the request came with Header, as
+// name, value pairs (lowercase names, in the app's order) in Flat when it came with Flat.
 type Response struct {
 	Status     int
 	StatusText string
 	Header     http.Header
+	Flat       []string
 	Body       []byte
 }
 

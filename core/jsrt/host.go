@@ -289,6 +289,11 @@ func (v *VM) bindings() *goja.Object {
 		}
 		return rt.ToValue(s), nil
 	})
+	set("respond", v.respond)
+	set("waiting", func(goja.FunctionCall) (goja.Value, error) {
+		v.waits = true
+		return nil, nil
+	})
 	set("hasLineBreak", func(c goja.FunctionCall) (goja.Value, error) {
 		s, err := argStr(c, 0)
 		if err != nil {

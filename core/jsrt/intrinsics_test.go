@@ -2,6 +2,7 @@ package jsrt
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -45,10 +46,18 @@ export default { async fetch(request, env, ctx) {
 	if string(res.Body) != want {
 		t.Errorf("body %q, want %q", res.Body, want)
 	}
-	if got := res.Header.Values("Set-Cookie"); len(got) != 2 || got[0] != "a=1" || got[1] != "b=2" {
+	// A request given as Flat pairs is answered with Flat pairs.
+	if res.Header != nil {
+		t.Errorf("Header %v for a Flat request", res.Header)
+	}
+	hdr := http.Header{}
+	for i := 0; i+1 < len(res.Flat); i += 2 {
+		hdr.Add(res.Flat[i], res.Flat[i+1])
+	}
+	if got := hdr.Values("Set-Cookie"); len(got) != 2 || got[0] != "a=1" || got[1] != "b=2" {
 		t.Errorf("set-cookie %q", got)
 	}
-	if got := res.Header.Get("Content-Type"); got != "text/plain;charset=UTF-8" {
+	if got := hdr.Get("Content-Type"); got != "text/plain;charset=UTF-8" {
 		t.Errorf("content-type %q", got)
 	}
 }

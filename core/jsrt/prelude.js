@@ -65,53 +65,78 @@
     }
   }
 
+  const TRUSTED = Symbol("trusted"); // only the API can make AbortSignals
+  const OWN = Symbol("own"); // only the API can make an empty Request or Headers to fill in
+
   // ---- Headers ----
   // Names and values are checked in Go (host.headerName lowercases a token, host.headerValue
   // trims and refuses CR, LF and NUL): faster than character loops in the VM, and no
   // prototype method an app can replace is involved.
+  //
+  // A header list is one flat array [name, value, name, value, ...] (lowercase names): one
+  // array per list instead of one per pair, and the shape the host sends and receives, so a
+  // request's or response's list passes between Go and the VM without conversion. goja
+  // allocates a property map for every object and array, which is most of a request's cost.
   const hname = (n) => host.headerName(str(n));
   const hvalue = (v) => host.headerValue(str(v));
+  // Index loops, not for-of or push: the app may have patched iterators and Array.prototype.
+  function flatAppend(l, n, v) { n = hname(n); v = hvalue(v); l[l.length] = n; l[l.length] = v; }
+  function flatSet(l, n, v) {
+    const out = [];
+    let done = false;
+    for (let i = 0; i < l.length; i += 2) {
+      if (l[i] !== n) { out[out.length] = l[i]; out[out.length] = l[i + 1]; } else if (!done) { out[out.length] = n; out[out.length] = v; done = true; }
+    }
+    if (!done) { out[out.length] = n; out[out.length] = v; }
+    return out;
+  }
+  function flatHas(l, n) { for (let i = 0; i < l.length; i += 2) if (l[i] === n) return true; return false; }
+  function flatCopy(l) { const out = new Array(l.length); for (let i = 0; i < l.length; i++) out[i] = l[i]; return out; }
+  function valuesOf(l, n) {
+    const out = [];
+    for (let i = 0; i < l.length; i += 2) if (l[i] === n) out[out.length] = l[i + 1];
+    return out;
+  }
+  function joinValues(l, n) {
+    let s = null;
+    for (let i = 0; i < l.length; i += 2) if (l[i] === n) s = s === null ? l[i + 1] : s + ", " + l[i + 1];
+    return s;
+  }
+  // headersInit checks a HeadersInit (Headers, iterable of pairs, or record) into a new flat list.
+  function headersInit(init) {
+    if (init === undefined || init === null) return [];
+    if (isHeaders(init)) return flatCopy(listOf(init));
+    if (typeof init !== "object") throw new TE("Headers: init must be an object or an iterable of pairs");
+    const l = [];
+    if (typeof init[Symbol.iterator] === "function") {
+      for (const pair of init) {
+        const p = arrFrom(pair);
+        if (p.length !== 2) throw new TE("Headers: each pair must have exactly two items");
+        flatAppend(l, p[0], p[1]);
+      }
+      return l;
+    }
+    const ks = keysOf(init);
+    for (let i = 0; i < ks.length; i++) flatAppend(l, ks[i], init[ks[i]]);
+    return l;
+  }
   class Headers {
-    #list = []; // [lowercase name, value]
-    constructor(init) {
-      if (init === undefined || init === null) return;
-      if (init instanceof Headers) { const l = init.#list, out = new Array(l.length); for (let i = 0; i < l.length; i++) out[i] = [l[i][0], l[i][1]]; this.#list = out; return; }
-      if (typeof init !== "object") throw new TE("Headers: init must be an object or an iterable of pairs");
-      if (typeof init[Symbol.iterator] === "function") {
-        for (const pair of init) {
-          const p = arrFrom(pair);
-          if (p.length !== 2) throw new TE("Headers: each pair must have exactly two items");
-          this.append(p[0], p[1]);
-        }
-        return;
-      }
-      const ks = keysOf(init);
-      for (let i = 0; i < ks.length; i++) this.append(ks[i], init[ks[i]]);
-    }
-    append(n, v) { const l = this.#list; l[l.length] = [hname(n), hvalue(v)]; }
-    set(n, v) {
-      n = hname(n); v = hvalue(v);
-      const l = this.#list, out = [];
-      let done = false;
-      for (let i = 0; i < l.length; i++) {
-        if (l[i][0] !== n) out[out.length] = l[i];
-        else if (!done) { out[out.length] = [n, v]; done = true; }
-      }
-      if (!done) out[out.length] = [n, v];
-      this.#list = out;
-    }
-    get(n) { return joinValues(this.#list, hname(n)); }
-    getSetCookie() { return valuesOf(this.#list, "set-cookie"); }
-    has(n) { n = hname(n); const l = this.#list; for (let i = 0; i < l.length; i++) if (l[i][0] === n) return true; return false; }
+    #l; // flat [lowercase name, value, ...]
+    constructor(init) { this.#l = init === OWN ? [] : headersInit(init); }
+    append(n, v) { flatAppend(this.#l, n, v); }
+    set(n, v) { this.#l = flatSet(this.#l, hname(n), hvalue(v)); }
+    get(n) { return joinValues(this.#l, hname(n)); }
+    getSetCookie() { return valuesOf(this.#l, "set-cookie"); }
+    has(n) { return flatHas(this.#l, hname(n)); }
     delete(n) {
       n = hname(n);
-      const l = this.#list, out = [];
-      for (let i = 0; i < l.length; i++) if (l[i][0] !== n) out[out.length] = l[i];
-      this.#list = out;
+      const l = this.#l, out = [];
+      for (let i = 0; i < l.length; i += 2) if (l[i] !== n) { out[out.length] = l[i]; out[out.length] = l[i + 1]; }
+      this.#l = out;
     }
     *entries() {
-      const l = this.#list, names = [];
-      for (let i = 0; i < l.length; i++) if (!inList(names, l[i][0])) names[names.length] = l[i][0];
+      const l = this.#l, names = [];
+      for (let i = 0; i < l.length; i += 2) if (!inList(names, l[i])) names[names.length] = l[i];
       for (let i = 1; i < names.length; i++) { // insertion sort: few names, no patchable sort
         const x = names[i];
         let j = i - 1;
@@ -128,142 +153,170 @@
     forEach(fn, self) { for (const [k, v] of this.entries()) fn.call(self, v, k, this); }
     [Symbol.iterator]() { return this.entries(); }
     get [Symbol.toStringTag]() { return "Headers"; }
-    // Index loops, not for-of or push: the app may have patched iterators and Array.prototype.
     static {
-      // Trusted constructors for the host's own data (names already lowercase and valid).
-      Headers.trusted = (flat) => { const h = new Headers(); const l = new Array(flat.length >> 1); for (let i = 0; i < l.length; i++) l[i] = [flat[2 * i], flat[2 * i + 1]]; h.#list = l; return h; };
-      Headers.addDefault = (h, n, v) => { for (let i = 0; i < h.#list.length; i++) if (h.#list[i][0] === n) return; h.#list[h.#list.length] = [n, v]; };
+      // The API's own access: brand checks that an app cannot fool, and the list itself
+      // (never handed to app code; the host reads it synchronously).
+      Headers.is = (h) => h !== null && typeof h === "object" && #l in h;
+      Headers.list = (h) => h.#l;
+      // A Headers over a list the caller owns and has already checked (the host's, or one
+      // built by headersInit): no copy.
+      Headers.over = (l) => { const h = new Headers(OWN); h.#l = l; return h; };
     }
-    static { Headers.flat = (h) => { const l = h.#list, out = new Array(2 * l.length); for (let i = 0; i < l.length; i++) { out[2 * i] = l[i][0]; out[2 * i + 1] = l[i][1]; } return out; }; }
   }
-  function valuesOf(l, n) {
-    const out = [];
-    for (let i = 0; i < l.length; i++) if (l[i][0] === n) out[out.length] = l[i][1];
-    return out;
-  }
-  function joinValues(l, n) {
-    let s = null;
-    for (let i = 0; i < l.length; i++) if (l[i][0] === n) s = s === null ? l[i][1] : s + ", " + l[i][1];
-    return s;
-  }
-  const headersFlat = Headers.flat, trustedHeaders = Headers.trusted, addDefault = Headers.addDefault;
-  delete Headers.flat; delete Headers.trusted; delete Headers.addDefault;
-  function headersFromFlat(flat) {
-    const h = new Headers();
-    for (let i = 0; i + 1 < flat.length; i += 2) h.append(flat[i], flat[i + 1]);
-    return h;
-  }
+  const isHeaders = Headers.is, listOf = Headers.list, headersOver = Headers.over;
+  delete Headers.is; delete Headers.list; delete Headers.over;
   // Host-facing functions are arrows: they cannot be used as constructors.
 
   // ---- Body ----
-  function bodyInit(body, headers) {
+  // A body is null, a Uint8Array, or a string not yet encoded: most responses are built from
+  // a string and handed to Go as one, which spares a UTF-8 copy into a buffer and a typed
+  // array per response.
+  function bodyInit(body, l) {
     if (body === undefined || body === null) return null;
     if (typeof body === "string") {
-      addDefault(headers, "content-type", "text/plain;charset=UTF-8");
-      return body; // kept as a string until its bytes are needed (see Body)
+      if (!flatHas(l, "content-type")) { l[l.length] = "content-type"; l[l.length] = "text/plain;charset=UTF-8"; }
+      return body; // kept as a string until its bytes are needed
     }
     if (body instanceof AB || isView(body)) return toBytes(body);
     if (body instanceof USP) {
-      if (!headers.has("content-type")) headers.set("content-type", "application/x-www-form-urlencoded;charset=UTF-8");
+      if (!flatHas(l, "content-type")) { l[l.length] = "content-type"; l[l.length] = "application/x-www-form-urlencoded;charset=UTF-8"; }
       return toBytes(body.toString());
     }
     if (typeof body === "object" && typeof body.getReader === "function") throw new TE("streaming bodies are not supported; pass a string or bytes");
     return toBytes(body);
   }
-  // A body is null, a Uint8Array, or a string not yet encoded: most responses are built from
-  // a string and handed to Go as one, which spares a UTF-8 copy into a buffer and a typed
-  // array per response. #now encodes it the first time bytes are needed.
-  class Body {
-    #bytes; #used = false;
-    constructor(bytes) { this.#bytes = bytes; }
-    #now() {
-      const b = this.#bytes;
-      return typeof b === "string" ? (this.#bytes = new U8(host.utf8Encode(b))) : b;
+  // Request and Response keep their body in their own private fields rather than a shared
+  // superclass's: goja gives each class of an instance's chain its own private environment,
+  // an allocation per instance and class. The body methods are written once, over the
+  // accessors each class passes (which brand-check this).
+  function bodyMethods(P, b) {
+    const m = {
+      get bodyUsed() { return b.used(this); },
+      get body() { const x = b.peek(this); return x && x.length ? new U8(x) : null; },
+      async arrayBuffer() { return bufOf(new U8(b.take(this))); },
+      async bytes() { return new U8(b.take(this)); },
+      async text() { return host.utf8Decode(bufOf(new U8(b.take(this))), false, false); },
+      async json() { return JSON.parse(await this.text()); },
+      async formData() { throw new TE("formData() is not supported; parse text() with URLSearchParams"); },
+      async blob() { throw new TE("blob() is not supported; use arrayBuffer()"); },
+    };
+    const ks = Reflect.ownKeys(m);
+    for (let i = 0; i < ks.length; i++) {
+      const d = Object.getOwnPropertyDescriptor(m, ks[i]);
+      d.enumerable = false;
+      defProp(P, ks[i], d);
     }
-    #take() {
-      if (this.#used) throw new TE("body has already been read");
-      this.#used = true;
-      return this.#now() || new U8(0);
-    }
-    get bodyUsed() { return this.#used; }
-    get body() { const b = this.#now(); return b && b.length ? new U8(b) : null; }
-    async arrayBuffer() { return bufOf(new U8(this.#take())); }
-    async bytes() { return new U8(this.#take()); }
-    async text() { return host.utf8Decode(bufOf(new U8(this.#take())), false, false); }
-    async json() { return JSON.parse(await this.text()); }
-    async formData() { throw new TE("formData() is not supported; parse text() with URLSearchParams"); }
-    async blob() { throw new TE("blob() is not supported; use arrayBuffer()"); }
-    static { Body.peek = (b) => b.#now(); Body.raw = (b) => b.#bytes; Body.isUsed = (b) => b.#used; }
   }
-  const peekBody = Body.peek, rawBody = Body.raw, isUsed = Body.isUsed;
-  delete Body.peek; delete Body.raw; delete Body.isUsed;
+  // bodyAccess builds the accessors of one class from its raw get/set of the two fields.
+  function bodyAccess(get, set, getUsed, setUsed) {
+    const peek = (o) => {
+      const x = get(o);
+      if (typeof x !== "string") return x;
+      const u = new U8(host.utf8Encode(x));
+      set(o, u);
+      return u;
+    };
+    return {
+      peek,
+      raw: get,
+      used: getUsed,
+      take(o) {
+        if (getUsed(o)) throw new TE("body has already been read");
+        setUsed(o);
+        return peek(o) || new U8(0);
+      },
+    };
+  }
 
   // ---- Request ----
-  const TRUSTED = Symbol("trusted");
-  class Request extends Body {
-    #method; #url; #headers; #redirect;
-    constructor(input, init = {}, trusted) {
-      let src = null;
-      if (input instanceof Request) src = input;
-      init = init || {};
-      // A trusted (host) request carries its headers as the host's flat array; the Headers
-      // object is built on first use: many handlers never read them.
-      const headers = trusted === TRUSTED ? init.headers : new Headers(init.headers !== undefined ? init.headers : src ? src.headers : undefined);
-      let method = init.method !== undefined ? str(init.method) : src ? src.method : "GET";
+  class Request {
+    #method; #url; #headers; #redirect; #bytes; #used;
+    constructor(input, init) {
+      if (input === OWN) return; // Request.host fills it in
+      const src = isRequest(input) ? input : null;
+      init = init || NOINIT;
+      const headers = headersInit(init.headers !== undefined ? init.headers : src ? src.headers : undefined);
+      let method = init.method !== undefined ? str(init.method) : src ? src.#method : "GET";
       method = host.method(method); // uppercases the standard ones, refuses non-tokens and CONNECT/TRACE/TRACK
       let bytes = null;
       if (init.body !== undefined && init.body !== null) bytes = bodyInit(init.body, headers);
-      else if (src) bytes = peekBody(src) ? new U8(peekBody(src)) : null;
+      else if (src) { const b = reqBody.peek(src); bytes = b ? new U8(b) : null; }
       if (bytes !== null && (method === "GET" || method === "HEAD")) throw new TE("Request with GET/HEAD method cannot have a body");
-      super(bytes);
-      // The host hands over an already-absolute URL; apps' URLs are parsed and normalized.
-      this.#url = src ? src.url : trusted === TRUSTED ? input : new URLC(str(input)).href;
+      this.#url = src ? src.#url : new URLC(str(input)).href;
       this.#method = method;
       this.#headers = headers;
-      this.#redirect = init.redirect !== undefined ? str(init.redirect) : src ? src.redirect : "follow";
+      this.#redirect = init.redirect !== undefined ? str(init.redirect) : src ? src.#redirect : "follow";
+      this.#bytes = bytes;
+      this.#used = false;
     }
     get method() { return this.#method; }
     get url() { return this.#url; }
     get headers() {
       const h = this.#headers;
-      return isArr(h) ? (this.#headers = trustedHeaders(h)) : h;
+      return isArr(h) ? (this.#headers = headersOver(h)) : h;
     }
     get redirect() { return this.#redirect; }
     get signal() { return undefined; }
     clone() {
-      if (isUsed(this)) throw new TE("cannot clone a used request");
+      if (this.#used) throw new TE("cannot clone a used request");
       return new Request(this);
     }
     get [Symbol.toStringTag]() { return "Request"; }
+    static {
+      Request.is = (r) => r !== null && typeof r === "object" && #url in r;
+      // The host's request: method already normalized, URL absolute, header list checked and
+      // owned (its Headers object is built on first use: many handlers never read them),
+      // body a fresh ArrayBuffer or null.
+      Request.host = (method, url, flat, body) => {
+        const r = new Request(OWN);
+        r.#method = method; r.#url = url; r.#headers = flat; r.#redirect = "follow";
+        r.#bytes = body === null ? null : new U8(body); r.#used = false;
+        return r;
+      };
+      Request.access = bodyAccess((r) => r.#bytes, (r, x) => { r.#bytes = x; }, (r) => r.#used, (r) => { r.#used = true; });
+      Request.list = (r) => { const h = r.#headers; return isArr(h) ? h : listOf(h); };
+    }
   }
+  const isRequest = Request.is, hostRequest = Request.host, reqBody = Request.access, reqList = Request.list;
+  delete Request.is; delete Request.host; delete Request.access; delete Request.list;
+  bodyMethods(Request.prototype, reqBody);
+  const NOINIT = freeze(Object.create(null));
 
   // ---- Response ----
-  class Response extends Body {
-    #status; #statusText; #headers; #url = ""; #redirected = false; #type = "default";
-    constructor(body = null, init = {}) {
-      init = init || {};
+  class Response {
+    #status; #statusText; #headers; #bytes; #used; #url; #redirected; #type;
+    constructor(body = null, init = undefined) {
+      init = init || NOINIT;
       const status = init.status === undefined ? 200 : Num(init.status);
       if (!isInt(status) || status < 200 || status > 599) throw new RE(`Response status ${init.status} is outside 200-599`);
-      const headers = new Headers(init.headers);
+      // The header list stays a flat array until .headers is read: most handlers never do.
+      const headers = headersInit(init.headers);
       const bytes = bodyInit(body, headers);
       if (bytes !== null && (status === 101 || status === 204 || status === 205 || status === 304)) throw new TE(`Response with status ${status} cannot have a body`);
-      super(bytes);
       this.#status = status;
       this.#statusText = init.statusText === undefined ? "" : str(init.statusText);
       if (this.#statusText !== "" && host.hasLineBreak(this.#statusText)) throw new TE("invalid statusText");
       this.#headers = headers;
+      this.#bytes = bytes;
+      this.#used = false;
+      this.#url = "";
+      this.#redirected = false;
+      this.#type = "default";
     }
     get status() { return this.#status; }
     get statusText() { return this.#statusText; }
     get ok() { return this.#status >= 200 && this.#status < 300; }
-    get headers() { return this.#headers; }
+    get headers() {
+      const h = this.#headers;
+      return isArr(h) ? (this.#headers = headersOver(h)) : h;
+    }
     get url() { return this.#url; }
     get redirected() { return this.#redirected; }
     get type() { return this.#type; }
     clone() {
-      if (isUsed(this)) throw new TE("cannot clone a used response");
-      const b = peekBody(this);
-      const r = new Response(b ? new U8(b) : null, { status: this.#status, statusText: this.#statusText, headers: this.#headers });
+      if (this.#used) throw new TE("cannot clone a used response");
+      const b = resBody.peek(this);
+      const r = new Response(b ? new U8(b) : null, { status: this.#status, statusText: this.#statusText, headers: this.headers });
       r.#url = this.#url; r.#redirected = this.#redirected; r.#type = this.#type;
       return r;
     }
@@ -281,19 +334,23 @@
     static error() { const r = new Response(null, { status: 200 }); r.#type = "error"; return r; }
     get [Symbol.toStringTag]() { return "Response"; }
     static {
+      Response.access = bodyAccess((r) => r.#bytes, (r, x) => { r.#bytes = x; }, (r) => r.#used, (r) => { r.#used = true; });
+      // finish hands the handler's Response to the host (host.respond); false when r is not
+      // a Response. Go copies the bytes out of the buffer (or encodes the string): no copy here.
       Response.finish = (r) => {
-        if (r === null || typeof r !== "object" || !(#status in r)) return null;
+        if (r === null || typeof r !== "object" || !(#status in r)) return false;
         if (r.#type === "error") throw new TE("the handler returned Response.error()");
-        if (isUsed(r)) throw new TE("the handler returned a Response whose body was already read");
-        const b = rawBody(r);
-        // Go copies the bytes out of the buffer (or encodes the string); no copy here.
-        if (typeof b === "string") return [r.#status, r.#statusText, headersFlat(r.#headers), b, 0, 0];
-        return [r.#status, r.#statusText, headersFlat(r.#headers), b ? b.buffer : null, b ? b.byteOffset : 0, b ? b.byteLength : 0];
+        if (r.#used) throw new TE("the handler returned a Response whose body was already read");
+        const h = r.#headers, l = isArr(h) ? h : listOf(h), b = r.#bytes;
+        if (b === null || typeof b === "string") host.respond(r.#status, r.#statusText, l, b, 0, 0);
+        else host.respond(r.#status, r.#statusText, l, b.buffer, b.byteOffset, b.byteLength);
+        return true;
       };
     }
   }
-  const finishResponse = Response.finish;
-  delete Response.finish;
+  const resBody = Response.access, finishResponse = Response.finish;
+  delete Response.access; delete Response.finish;
+  bodyMethods(Response.prototype, resBody);
 
   // ---- URL / URLSearchParams come from goja_nodejs (installed by Go before this runs). ----
   let URLC; // the URL class below, for the API's own use
@@ -419,12 +476,12 @@
 
   // ---- fetch ----
   const fetch = async (input, init) => {
-    const req = input instanceof Request && init === undefined ? input : new Request(input, init);
+    const req = isRequest(input) && init === undefined ? input : new Request(input, init);
     if (req.redirect !== "follow" && req.redirect !== "manual" && req.redirect !== "error") throw new TE("invalid redirect mode");
     const signal = init && init.signal;
     if (signal && signal.aborted) throw signal.reason;
-    const b = peekBody(req);
-    let call = host.fetch(req.method, req.url, headersFlat(req.headers), b ? bufOf(new U8(b)) : null, req.redirect);
+    const b = reqBody.peek(req);
+    let call = host.fetch(req.method, req.url, reqList(req), b ? bufOf(new U8(b)) : null, req.redirect);
     if (signal && typeof signal.addEventListener === "function") {
       // An abort rejects at once; the host call finishes on its own and its result is dropped.
       call = Promise.race([call, new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason)))]);
@@ -432,9 +489,14 @@
     const res = await call;
     return makeFetched(res[0], res[1], res[2], res[3], res[4], res[5]);
   };
+  function flatChecked(flat) {
+    const l = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) flatAppend(l, flat[i], flat[i + 1]);
+    return l;
+  }
   function makeFetched(status, statusText, flat, body, url, redirected) {
     const nullBody = status === 101 || status === 204 || status === 205 || status === 304;
-    const r = new Response(nullBody || body === null ? null : body, { status: status < 200 ? 200 : status, statusText, headers: headersFromFlat(flat) });
+    const r = new Response(nullBody || body === null ? null : body, { status: status < 200 ? 200 : status, statusText, headers: headersOver(flatChecked(flat)) });
     return setFetched(r, status, url, redirected);
   }
   // A fetched response may carry a status the constructor refuses (1xx) and its final url.
@@ -559,9 +621,15 @@
   // ---- per-request context ----
   // One ctx per runtime: a runtime serves one request at a time, and waitUntil adds to the
   // current request's list.
-  let curWaits = [];
+  // The list is made on the first waitUntil, which tells the host there is something to drain:
+  // most requests pass nothing.
+  let curWaits = null;
   const reqCtx = freeze({
-    waitUntil(p) { const w = curWaits; w[w.length] = Promise.resolve(p).catch((e) => host.log("error", "waitUntil: " + inspect(e, 0, []))); },
+    waitUntil(p) {
+      let w = curWaits;
+      if (w === null) { w = curWaits = []; host.waiting(); }
+      w[w.length] = Promise.resolve(p).catch((e) => host.log("error", "waitUntil: " + inspect(e, 0, [])));
+    },
     passThroughOnException() {},
     security: freeze({
       loginFailed(user) { host.security("login_failed", str(user), ""); },
@@ -579,26 +647,35 @@
   // The host's entry points, returned to Go only.
   return freeze({
     setEnv(plain, secrets, kv) { env = makeEnv(plain, secrets, kv); },
-    // fetch: resolves to [status, statusText, headersFlat, ArrayBuffer|null]
-    async fetch(ns, method, url, flat, body, waits) {
+    // fetch calls the app's handler with the host's request and returns what the handler
+    // returned: a Response, or (an async handler) a promise the host's loop settles before
+    // it calls finish. No async wrapper here: a promise and an await cost more than the rest
+    // of a hello-world request.
+    fetch(ns, method, url, flat, body) {
       const app = ns.default;
       if (!app || typeof app.fetch !== "function") throw new TE("the app's default export has no fetch(request, env, ctx) function");
-      const init = { method, headers: flat }; // flat [name, value, ...]: see Request
+      curWaits = null;
       // A GET or HEAD body (legal on the wire, refused by Request) is dropped, not fatal.
-      if (body !== null && method !== "GET" && method !== "HEAD") init.body = body;
-      const req = new Request(url, init, TRUSTED);
-      curWaits = waits;
-      const res = await app.fetch(req, env, reqCtx);
-      const out = finishResponse(res);
-      if (out === null) throw new TE(`fetch handler returned ${res === null ? "null" : typeof res} instead of a Response`);
-      return out;
+      const req = hostRequest(method, url, flat, body !== null && method !== "GET" && method !== "HEAD" ? body : null);
+      return app.fetch(req, env, reqCtx);
     },
-    async scheduled(ns, cron, time, waits) {
+    // finish hands the handler's Response to host.respond. res is what the handler returned
+    // or (settled) what its promise fulfilled with; any other object is awaited once, as the
+    // await of an async wrapper would (it may be a thenable), and passed back settled.
+    finish(res, settled) {
+      if (finishResponse(res)) return undefined;
+      if (!settled && res !== null && (typeof res === "object" || typeof res === "function")) return (async () => await res)();
+      throw new TE(`fetch handler returned ${res === null ? "null" : typeof res} instead of a Response`);
+    },
+    async scheduled(ns, cron, time) {
       const app = ns.default;
       if (!app || typeof app.scheduled !== "function") throw new TE("the app's default export has no scheduled(event, env, ctx) function");
-      curWaits = waits;
+      curWaits = null;
       await app.scheduled(freeze({ type: "scheduled", cron, scheduledTime: time }), env, reqCtx);
     },
-    async drain(waits) { while (waits.length) { const w = waits.splice(0); await Promise.all(w); } },
+    async drain() {
+      const waits = curWaits;
+      while (waits !== null && waits.length) { const w = waits.splice(0); await Promise.all(w); }
+    },
   });
 })

@@ -59,13 +59,18 @@ type VM struct {
 	pending  int
 	jobs     chan job
 	broken   bool
-	waits    *goja.Object
+	waits    bool // the current request called ctx.waitUntil: Drain has work
 	timers   []timer
 	timerSeq uint64
 	active   bool // a request or scheduled event is being served (until Drain)
 	// rejected holds promises rejected with no handler yet; whatever is left when a run
 	// ends is logged, as browsers and Workers report unhandled rejections.
 	rejected []*goja.Promise
+	// resp is what host.respond received from the prelude's finish for the current request.
+	resp    Response
+	respErr error
+	resped  bool
+	flatRes bool // the request came as Flat: answer with Flat, not Header
 }
 
 // timer is a pending setTimeout; timers fire on the loop in deadline order, so they need no
@@ -158,7 +163,7 @@ func Install(rt *goja.Runtime, host Host, opts Options) (v *VM, err error) {
 	}
 	v.entry = ent.ToObject(rt)
 	v.entFn = map[string]goja.Callable{}
-	for _, name := range []string{"setEnv", "fetch", "scheduled", "drain"} {
+	for _, name := range []string{"setEnv", "fetch", "finish", "scheduled", "drain"} {
 		f, ok := goja.AssertFunction(v.entry.Get(name))
 		if !ok {
 			return nil, fmt.Errorf("jsrt: prelude lacks %s", name)
@@ -235,7 +240,8 @@ func (v *VM) begin(ctx context.Context) func() {
 	v.active = true
 	v.pending = 0
 	v.timers = v.timers[:0]
-	v.waits = v.rt.NewArray()
+	v.waits = false
+	v.resp, v.respErr, v.resped = Response{}, nil, false
 	return v.watch(ctx)
 }
 
@@ -280,10 +286,17 @@ func (v *VM) Close() {
 // Handle runs the app's fetch handler for req and returns its Response. ctx's deadline is the
 // request's wall limit: it covers awaits and interrupts running script. After Handle, call
 // Drain to let ctx.waitUntil work finish before the runtime serves another request.
+//
+// A request given as Flat pairs is answered with Response.Flat, one given as Header with
+// Response.Header.
 func (v *VM) Handle(ctx context.Context, req Request) (resp Response, err error) {
 	defer v.recoverTo(&err)
 	if v.app == nil {
 		return Response{}, errors.New("jsrt: no app loaded")
+	}
+	method, err := normMethod(req.Method)
+	if err != nil {
+		return Response{}, &ScriptError{Name: "TypeError", Message: err.Error()}
 	}
 	defer v.begin(ctx)()
 	rt := v.rt
@@ -291,25 +304,71 @@ func (v *VM) Handle(ctx context.Context, req Request) (resp Response, err error)
 	if len(req.Body) > 0 {
 		body = rt.ToValue(rt.NewArrayBuffer(append([]byte(nil), req.Body...)))
 	}
-	method := req.Method
-	if method == "" {
-		method = http.MethodGet
-	}
 	var flat goja.Value
-	if req.Header == nil && req.Flat != nil {
+	v.flatRes = req.Header == nil && req.Flat != nil
+	if v.flatRes {
 		flat = flatPairs(rt, req.Flat)
 	} else {
 		flat = flatHeaders(rt, req.Header)
 	}
-	ret, err := v.entFn["fetch"](goja.Undefined(), v.app, rt.ToValue(method), rt.ToValue(req.URL), flat, body, v.waits)
+	ret, err := v.entFn["fetch"](goja.Undefined(), v.app, rt.ToValue(method), rt.ToValue(req.URL), flat, body)
 	if err != nil {
 		return Response{}, v.scriptErr(err)
 	}
-	res, err := v.await(ctx, ret)
-	if err != nil {
-		return Response{}, err
+	// An async handler's promise has usually settled already (its jobs ran as the call
+	// returned); await runs the loop for one that waits on host calls or timers.
+	settled := false
+	for range 3 {
+		if isPromise(ret) {
+			if ret, err = v.await(ctx, ret); err != nil {
+				return Response{}, err
+			}
+			settled = true
+		} else {
+			v.reportRejections(nil)
+		}
+		done, err := v.entFn["finish"](goja.Undefined(), ret, rt.ToValue(settled))
+		if err != nil {
+			return Response{}, v.scriptErr(err)
+		}
+		if v.resped {
+			if v.respErr != nil {
+				return Response{}, v.respErr
+			}
+			return v.resp, nil
+		}
+		ret = done
 	}
-	return v.response(res)
+	return Response{}, errors.New("jsrt: the prelude did not finish the response")
+}
+
+func isPromise(val goja.Value) bool {
+	o, ok := val.(*goja.Object)
+	return ok && o.ExportType() == promiseType
+}
+
+var promiseType = reflect.TypeOf((*goja.Promise)(nil))
+
+// normMethod uppercases the standard methods and refuses non-tokens and CONNECT, TRACE and
+// TRACK, as the prelude's Request does for an app's own requests.
+func normMethod(s string) (string, error) {
+	if s == "" {
+		return http.MethodGet, nil
+	}
+	switch s {
+	case "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH":
+		return s, nil
+	}
+	switch u := strings.ToUpper(s); u {
+	case "DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH":
+		return u, nil
+	case "CONNECT", "TRACE", "TRACK":
+		return "", argError("invalid method " + s)
+	}
+	if !isToken(s) {
+		return "", argError("invalid method " + s)
+	}
+	return s, nil
 }
 
 // Scheduled runs the app's scheduled handler for one cron firing.
@@ -319,7 +378,7 @@ func (v *VM) Scheduled(ctx context.Context, ev ScheduledEvent) (err error) {
 		return errors.New("jsrt: no app loaded")
 	}
 	defer v.begin(ctx)()
-	ret, err := v.entFn["scheduled"](goja.Undefined(), v.app, v.rt.ToValue(ev.Cron), v.rt.ToValue(float64(ev.Time.UnixMilli())), v.waits)
+	ret, err := v.entFn["scheduled"](goja.Undefined(), v.app, v.rt.ToValue(ev.Cron), v.rt.ToValue(float64(ev.Time.UnixMilli())))
 	if err != nil {
 		return v.scriptErr(err)
 	}
@@ -332,18 +391,18 @@ func (v *VM) Scheduled(ctx context.Context, ev ScheduledEvent) (err error) {
 // Drain waits, within ctx, for the promises the last request passed to ctx.waitUntil.
 func (v *VM) Drain(ctx context.Context) (err error) {
 	defer v.recoverTo(&err)
-	if v.waits == nil {
+	if !v.active {
 		return nil
 	}
 	end := func() {
-		v.waits = nil
+		v.waits = false
 		v.active = false
 		if v.hcancel != nil {
 			v.hcancel()
 		}
 	}
 	// Most requests pass nothing to waitUntil: no need to enter the VM for them.
-	if n := v.waits.Get("length"); n != nil && n.ToInteger() == 0 {
+	if !v.waits {
 		end()
 		return nil
 	}
@@ -353,7 +412,7 @@ func (v *VM) Drain(ctx context.Context) (err error) {
 }
 
 func (v *VM) drain(ctx context.Context) error {
-	ret, err := v.entFn["drain"](goja.Undefined(), v.waits)
+	ret, err := v.entFn["drain"](goja.Undefined())
 	if err != nil {
 		return v.scriptErr(err)
 	}
@@ -437,58 +496,65 @@ func (v *VM) nextTimer() int {
 	return best
 }
 
-// response copies the prelude's [status, statusText, headersFlat, body] into Go.
-func (v *VM) response(res goja.Value) (Response, error) {
-	arr, ok := res.Export().([]any)
-	if !ok || len(arr) != 6 {
-		return Response{}, errors.New("jsrt: prelude returned a malformed response")
-	}
+// respond is host.respond: the prelude's finish hands over the handler's Response as
+// (status, statusText, flat header list, body, offset, length), body being null, a string or
+// an ArrayBuffer of which [offset, offset+length) is the body.
+func (v *VM) respond(c goja.FunctionCall) (goja.Value, error) {
 	var r Response
-	switch s := arr[0].(type) {
-	case int64:
-		r.Status = int(s)
-	case float64:
-		r.Status = int(s)
-	default:
-		return Response{}, errors.New("jsrt: malformed response status")
+	status, err := argInt(c, 0)
+	if err != nil {
+		return nil, err
 	}
-	r.StatusText, _ = arr[1].(string)
-	flat, _ := arr[2].([]any)
-	r.Header = http.Header{}
-	for i := 0; i+1 < len(flat); i += 2 {
-		k, ok1 := flat[i].(string)
-		val, ok2 := flat[i+1].(string)
-		if ok1 && ok2 {
-			r.Header.Add(k, val)
+	r.Status = int(status)
+	if r.StatusText, err = argStr(c, 1); err != nil {
+		return nil, err
+	}
+	flat, err := argStrings(c, 2)
+	if err != nil {
+		return nil, err
+	}
+	if v.flatRes {
+		r.Flat = flat
+	} else {
+		r.Header = make(http.Header, len(flat)/2)
+		for i := 0; i+1 < len(flat); i += 2 {
+			r.Header.Add(flat[i], flat[i+1])
 		}
 	}
-	if s, ok := arr[3].(string); ok {
-		if len(s) > v.opts.MaxBodyBytes {
-			return Response{}, ErrTooLarge
+	v.resped = true
+	switch b := c.Argument(3).(type) {
+	case *goja.Object:
+		ab, ok := b.Export().(goja.ArrayBuffer)
+		if !ok {
+			return nil, errors.New("jsrt: malformed response body")
 		}
-		r.Body = []byte(s)
-	} else if b, ok := arr[3].(goja.ArrayBuffer); ok {
-		off, n := toInt(arr[4]), toInt(arr[5])
-		all := b.Bytes()
-		if off < 0 || n < 0 || off+n > len(all) {
-			return Response{}, errors.New("jsrt: malformed response body")
+		off, err1 := argInt(c, 4)
+		n, err2 := argInt(c, 5)
+		all := ab.Bytes()
+		if err1 != nil || err2 != nil || off < 0 || n < 0 || off+n > int64(len(all)) {
+			return nil, errors.New("jsrt: malformed response body")
 		}
-		if n > v.opts.MaxBodyBytes {
-			return Response{}, ErrTooLarge
+		if n > int64(v.opts.MaxBodyBytes) {
+			v.respErr = ErrTooLarge
+			return nil, nil
 		}
 		r.Body = append([]byte(nil), all[off:off+n]...)
+	default:
+		if goja.IsNull(b) || goja.IsUndefined(b) {
+			break
+		}
+		s, err := argStr(c, 3)
+		if err != nil {
+			return nil, err
+		}
+		if len(s) > v.opts.MaxBodyBytes {
+			v.respErr = ErrTooLarge
+			return nil, nil
+		}
+		r.Body = []byte(s)
 	}
-	return r, nil
-}
-
-func toInt(x any) int {
-	switch n := x.(type) {
-	case int64:
-		return int(n)
-	case float64:
-		return int(n)
-	}
-	return -1
+	v.resp, v.respErr = r, nil
+	return nil, nil
 }
 
 // flatPairs passes name, value pairs in their order, names lowercased (no copy when they

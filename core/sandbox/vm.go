@@ -91,13 +91,7 @@ func (v *vm) run(st *reqState) (resp *Response, rerr *Error) {
 	if err := v.js.Drain(ctx); err != nil {
 		v.broken = true
 	}
-	resp = &Response{Status: r.Status, Body: r.Body}
-	for k, vs := range r.Header {
-		for _, x := range vs {
-			resp.Header = append(resp.Header, k, x)
-		}
-	}
-	return resp, nil
+	return &Response{Status: r.Status, Header: r.Flat, Body: r.Body}, nil
 }
 
 func (v *vm) classify(err error) *Error {
