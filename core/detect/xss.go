@@ -259,53 +259,65 @@ func jsLike(s string) bool {
 }
 
 // jsURL finds a script URL: javascript:, vbscript:, livescript:, data:text/html and friends,
-// with the tabs, newlines and control characters browsers ignore inside a scheme.
+// with the tabs, newlines and control characters browsers ignore inside a scheme. With
+// anywhere it looks at every ':' of v (reading the scheme backwards from it), else only at a
+// scheme that starts the value.
 func jsURL(v string, anywhere bool) (int, string) {
-	var b [24]byte
-	for i := 0; i < len(v); i++ {
-		if !anywhere && i > 0 {
-			break
+	for from := 0; from < len(v); {
+		k := strings.IndexByte(v[from:], ':')
+		if k < 0 {
+			return 0, ""
 		}
-		if anywhere && i > 0 && isAlpha(v[i-1]) {
-			continue
-		}
-		// read up to 24 scheme bytes, skipping what browsers strip
-		n, j := 0, i
-		for j < len(v) && n < len(b) {
-			c := v[j]
-			if c == '\t' || c == '\n' || c == '\r' || c < 0x20 && !anywhere || c == 0 {
-				j++
+		k += from
+		from = k + 1
+		// the scheme: letters before the ':', skipping what browsers strip
+		var b [16]byte
+		n, i := 0, k-1
+		for ; i >= 0 && n < len(b); i-- {
+			c := v[i]
+			if c == '\t' || c == '\n' || c == '\r' || c == 0 || !anywhere && c < 0x20 {
 				continue
 			}
-			if c <= 0x20 && n == 0 && !anywhere {
-				j++
-				continue
-			}
-			if !isAlpha(c) && c != ':' {
+			if !isAlpha(c) {
 				break
 			}
 			b[n] = lower(c)
 			n++
-			j++
-			if c == ':' {
-				break
+		}
+		if !anywhere {
+			// only leading whitespace and control characters may precede the scheme
+			for ; i >= 0; i-- {
+				if v[i] > 0x20 {
+					break
+				}
+			}
+			if i >= 0 {
+				return 0, ""
 			}
 		}
+		for l, r := 0, n-1; l < r; l, r = l+1, r-1 {
+			b[l], b[r] = b[r], b[l]
+		}
 		scheme := string(b[:n])
+		j := k + 1
 		switch scheme {
-		case "javascript:", "vbscript:", "livescript:", "mocha:", "jscript:":
+		case "javascript", "vbscript", "livescript", "mocha", "jscript":
 			if anywhere && !jsLike(strings.TrimLeft(v[j:], " \t\n\r/")) && !strings.HasPrefix(v[j:], "//") {
 				continue
 			}
-			return RuleXSSURL, scheme + " URL"
-		case "data:":
-			rest := strings.ToLower(strings.TrimSpace(v[j:]))
+			return RuleXSSURL, scheme + ": URL"
+		case "data":
+			rest := strings.TrimSpace(v[j:])
 			if len(rest) > 40 {
 				rest = rest[:40]
 			}
+			rest = lowerASCII(rest)
 			if strings.HasPrefix(rest, "text/html") || strings.HasPrefix(rest, "image/svg") || strings.HasPrefix(rest, "application/") || strings.HasPrefix(rest, "text/xml") || strings.HasPrefix(rest, "text/javascript") {
 				return RuleXSSURL, "data: URL with active content"
 			}
+		}
+		if !anywhere {
+			return 0, ""
 		}
 	}
 	return 0, ""
@@ -400,28 +412,48 @@ func breakBefore(prefix string) bool {
 	return false
 }
 
-// cssScript finds CSS that runs script in old or current browsers.
+// cssPatterns are CSS that runs script; cssFirst holds their first bytes.
+var cssPatterns = []string{"expression(", "behavior:", "behaviour:", "-moz-binding", "javascript:", "vbscript:", "@import"}
+
+// cssScript finds CSS that runs script in old or current browsers, in one pass over v that
+// stops only at the first bytes of the patterns.
 func cssScript(v string) (int, string) {
-	for _, s := range []string{"expression(", "behavior:", "behaviour:", "-moz-binding", "javascript:", "vbscript:", "@import"} {
-		i := indexFold(v, s)
-		if i < 0 {
+	for i := 0; i < len(v); i++ {
+		c := lower(v[i])
+		if c != 'e' && c != 'b' && c != '-' && c != 'j' && c != 'v' && c != '@' {
 			continue
 		}
-		if s == "javascript:" || s == "vbscript:" {
-			// inside url( ... ) in CSS
-			if indexFold(v[:i], "url(") < 0 {
+		for _, s := range cssPatterns {
+			if s[0] != c || len(v)-i < len(s) || !hasPrefixFold(v[i:], s) {
 				continue
 			}
+			switch s {
+			case "javascript:", "vbscript:":
+				if indexFold(v[:i], "url(") < 0 { // inside url( ... ) in CSS
+					continue
+				}
+			case "expression(":
+				if i > 0 && isWordChar(v[i-1]) {
+					continue
+				}
+			default:
+				if indexFold(v[i:], "url") < 0 && !strings.ContainsAny(v[i:], "'\"") {
+					continue
+				}
+			}
+			return RuleXSSStyle, "CSS " + strings.TrimRight(s, "(:") + " runs script"
 		}
-		if s == "expression(" && (i > 0 && isWordChar(v[i-1])) {
-			continue
-		}
-		if (s == "behavior:" || s == "behaviour:" || s == "-moz-binding" || s == "@import") && indexFold(v[i:], "url") < 0 && !strings.ContainsAny(v[i:], "'\"") {
-			continue
-		}
-		return RuleXSSStyle, "CSS " + strings.TrimRight(s, "(:") + " runs script"
 	}
 	return 0, ""
+}
+
+func hasPrefixFold(s, pat string) bool {
+	for k := 0; k < len(pat); k++ {
+		if lower(s[k]) != pat[k] {
+			return false
+		}
+	}
+	return true
 }
 
 // indexFold is strings.Index for a lower-case ASCII pattern, ignoring ASCII case in s,
