@@ -98,7 +98,7 @@ func TestBenignValues(t *testing.T) {
 		"you're entirely bonkers; but I'll tell you a secret", "If not, write to the Free Software Foundation",
 		"C'est la vie -- said she", "price >= 10", "<b>bold</b> and <i>italic</i>", "me & you = us",
 		"Use 'quotes' or \"double quotes\"", "100% cotton", "#2 pencil", "email me at x--y@example.com",
-		`{"a": "b", "c": [1, 2]}`, "SGVsbG8gd29ybGQhIQ==", "etc. hosts of people", "/usr is a directory",
+		`{"a": "b", "c": [1, 2]}`, "#include <set>", "Map<String, Integer>", "SGVsbG8gd29ybGQhIQ==", "etc. hosts of people", "/usr is a directory",
 	} {
 		if fs := Check(v); len(fs) > 0 {
 			t.Errorf("benign %q flagged: %+v", v, fs)

@@ -36,8 +36,7 @@ var sysDirs = map[string]bool{
 	"etc": true, "var": true, "usr": true, "proc": true, "sys": true, "root": true, "boot": true,
 	"bin": true, "sbin": true, "dev": true, "opt": true, "home": true, "lib": true, "tmp": true,
 	"windows": true, "winnt": true, "inetpub": true, "system32": true, "program files": true,
-	"documents and settings": true, "users": false, "appserv": true, "xampp": true, "wamp": true,
-	"log": true, "private": true, "master.passwd": true, "srv": true,
+	"documents and settings": true, "appserv": true, "xampp": true, "wamp": true, "srv": true,
 }
 
 type travScan struct{}

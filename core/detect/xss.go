@@ -17,9 +17,7 @@ const (
 var scriptTags = map[string]bool{
 	"script": true, "iframe": true, "frame": true, "frameset": true, "object": true, "embed": true,
 	"applet": true, "base": true, "meta": true, "link": true, "svg": true, "math": true, "style": true,
-	"xml": true, "import": true, "portal": true, "isindex": true, "xss": true, "vmlframe": true,
-	"bgsound": true, "layer": true, "ilayer": true, "animate": true, "set": true, "handler": true,
-	"listener": true, "template": false, "noscript": false, "form": false,
+	"xml": true, "portal": true, "isindex": true, "vmlframe": true, "bgsound": true,
 }
 
 // urlAttrs take a URL a browser loads or navigates to.
