@@ -287,8 +287,15 @@ func (s *Supervisor) spawn() (*proc, error) {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
 	child.Close()
-	p := &proc{s: s, cmd: cmd, conn: parent, in: bufio.NewReaderSize(parent, 64<<10),
-		out: bufio.NewWriterSize(parent, 64<<10), stderr: st, pending: map[uint32]*pendingReq{}, dead: make(chan struct{})}
+	ch, err := newRawChan(parent)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		parent.Close()
+		return nil, fmt.Errorf("worker channel: %w", err)
+	}
+	p := &proc{s: s, cmd: cmd, conn: parent, in: bufio.NewReaderSize(ch, 64<<10),
+		out: bufio.NewWriterSize(ch, 64<<10), stderr: st, pending: map[uint32]*pendingReq{}, dead: make(chan struct{})}
 	fail := func(err error) (*proc, error) {
 		cmd.Process.Kill()
 		cmd.Wait()

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"syscall"
+	"unsafe"
 )
 
 // The channel between supervisor and worker carries frames:
@@ -156,4 +159,72 @@ func (d *dec) pairs() []string {
 		out = append(out, d.str())
 	}
 	return out
+}
+
+// rawChan reads and writes the channel's socket with raw system calls, waiting in the
+// runtime's netpoller when the socket is not ready. A raw call does not enter the scheduler's
+// syscall state, and an ordinary read or write does: each one wakes the runtime's sysmon
+// thread from its deep sleep, after which sysmon polls every 20 µs for a millisecond or
+// more. A worker that wakes for every request kept sysmon polling all the time, a sixth of
+// its CPU. The socket is non-blocking, so a raw call never holds the thread.
+type rawChan struct{ rc syscall.RawConn }
+
+func newRawChan(f *os.File) (*rawChan, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	return &rawChan{rc: rc}, nil
+}
+
+func (c *rawChan) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var n int
+	var errno syscall.Errno
+	err := c.rc.Read(func(fd uintptr) bool {
+		for {
+			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+			if e == syscall.EINTR {
+				continue
+			}
+			n, errno = int(r), e
+			return e != syscall.EAGAIN
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case errno != 0:
+		return 0, errno
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (c *rawChan) Write(p []byte) (int, error) {
+	done := 0
+	var errno syscall.Errno
+	err := c.rc.Write(func(fd uintptr) bool {
+		for done < len(p) {
+			r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[done])), uintptr(len(p)-done))
+			switch e {
+			case 0:
+				done += int(r)
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false
+			default:
+				errno = e
+				return true
+			}
+		}
+		return true
+	})
+	if err == nil && errno != 0 {
+		err = errno
+	}
+	return done, err
 }
