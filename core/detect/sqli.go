@@ -145,7 +145,7 @@ func judgeTail(t []token, ctx sqlCtx, prefix string) (int, string) {
 	if k >= len(t) {
 		return 0, ""
 	}
-	simplePrefix := !strings.ContainsAny(strings.TrimSpace(prefix), " \t\r\n,.;:!?")
+	simplePrefix := !strings.ContainsAny(strings.TrimLeft(prefix, " \t\r\n"), " \t\r\n,.;:!?")
 	first := t[k]
 	rest := t[k+1:]
 	switch first.typ {
@@ -184,6 +184,14 @@ func judgeTail(t []token, ctx sqlCtx, prefix string) (int, string) {
 		ev, ok := expression(rest)
 		if ok && (ev.logic && (ev.cmp || ev.lit) || ev.comment && ev.lit || ev.fn || ev.sub) {
 			return RuleSQLiBoolean, "leaves a string with an expression"
+		}
+		// x' = 'y, aa'!='1, 1'*column is null - ': an operator expression that re-opens the
+		// string the application closes, after a one-word prefix; the re-opened text is one
+		// word too ("IS" STAMP is a quoted word in a phrase)
+		if ok && simplePrefix && strings.TrimSpace(prefix) != "" {
+			if last := rest[len(rest)-1]; last.typ == tStr && last.open && !strings.ContainsAny(strings.TrimSpace(last.text), " \t\r\n") {
+				return RuleSQLiBoolean, "leaves a string with an operator and re-opens it"
+			}
 		}
 	case tKeyword:
 		if (ctx == ctxQuote || ctx == ctxBare) && stackedStatement(t[k:]) {

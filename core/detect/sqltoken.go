@@ -181,6 +181,9 @@ func sqlTokensC(s string, out []token) (toks []token, versioned, inline bool) {
 				toks = append(toks, token{typ: tNum})
 			}
 			i = j
+		case c == '\\' && i+1 < len(s) && s[i+1] == 'N' && (i+2 >= len(s) || !isWordChar(s[i+2])):
+			toks = append(toks, token{typ: tLiteral, word: "null"}) // MySQL's \N
+			i += 2
 		case c == '@':
 			j := i + 1
 			if j < len(s) && s[j] == '@' {
