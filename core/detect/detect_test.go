@@ -30,6 +30,8 @@ func TestRulesFire(t *testing.T) {
 		{"5 AND 7=7", SQLi, RuleSQLiBoolean},
 		{" or true--", SQLi, RuleSQLiBoolean},
 		{"x') or ('a'='a", SQLi, RuleSQLiBoolean},
+		{"abc' != 'b", SQLi, RuleSQLiBoolean},
+		{"1'*column is \\N or '1", SQLi, RuleSQLiBoolean},
 		{"1%2527%2520or%25201%253D1--", SQLi, RuleSQLiBoolean}, // double URL-encoded
 		{"-1 UNION ALL SELECT username, password FROM users", SQLi, RuleSQLiUnion},
 		{"1/**/uNiOn/**/sElEcT/**/1,2", SQLi, RuleSQLiUnion},
@@ -98,7 +100,7 @@ func TestBenignValues(t *testing.T) {
 		"you're entirely bonkers; but I'll tell you a secret", "If not, write to the Free Software Foundation",
 		"C'est la vie -- said she", "price >= 10", "<b>bold</b> and <i>italic</i>", "me & you = us",
 		"Use 'quotes' or \"double quotes\"", "100% cotton", "#2 pencil", "email me at x--y@example.com",
-		`{"a": "b", "c": [1, 2]}`, "#include <set>", "Map<String, Integer>", "SGVsbG8gd29ybGQhIQ==", "etc. hosts of people", "/usr is a directory",
+		`{"a": "b", "c": [1, 2]}`, "#include <set>", `SMALL "&" SIGN`, `"IS" STAMP`, "Rock 'n' Roll", "Map<String, Integer>", "SGVsbG8gd29ybGQhIQ==", "etc. hosts of people", "/usr is a directory",
 	} {
 		if fs := Check(v); len(fs) > 0 {
 			t.Errorf("benign %q flagged: %+v", v, fs)
