@@ -91,6 +91,14 @@ func TestEscapesContained(t *testing.T) {
 		{"throwing from toString passed to host", `try { sanitizeHTML({ toString() { throw new RangeError("from toString") } }) } catch (e) { return new Response(e.constructor.name + ":" + e.message) }`, "RangeError:from toString"},
 		{"thenable pollution of Object.prototype", `Object.prototype.then = function (ok) { delete Object.prototype.then; ok(new Response("swapped")) };
 			return new Response("original")`, "swapped"},
+		{"remembered header checks trust no inherited key", `Object.prototype["bad name"] = "bad name"; Object.prototype["v\r\nSet-Cookie: a=1"] = "v";
+			const out = [];
+			for (let i = 0; i < 2; i++) {
+				try { new Headers({ "bad name": "1" }); out.push("name accepted") } catch (e) { out.push(e.constructor.name) }
+				try { new Headers({ a: "v\r\nSet-Cookie: a=1" }); out.push("value accepted") } catch (e) { out.push(e.constructor.name) }
+				out.push(new Headers({ "X-A": " v " }).get("x-a"));
+			}
+			return new Response(out.join(","))`, "TypeError,TypeError,v,TypeError,TypeError,v"},
 		{"header injection refused", `try { return new Response("x", { headers: { "X-A": "v\r\nSet-Cookie: evil=1" } }) } catch (e) { return new Response(e.constructor.name) }`, "TypeError"},
 	}
 	for _, c := range cases {

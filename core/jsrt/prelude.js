@@ -77,8 +77,25 @@
   // array per list instead of one per pair, and the shape the host sends and receives, so a
   // request's or response's list passes between Go and the VM without conversion. goja
   // allocates a property map for every object and array, which is most of a request's cost.
-  const hname = (n) => host.headerName(str(n));
-  const hvalue = (v) => host.headerValue(str(v));
+  //
+  // The checks are pure, and an app sends the same few names and values on every request:
+  // each check's result is remembered in a null-prototype object (no inherited key can
+  // answer, whatever an app does to Object.prototype), so a repeated header costs a property
+  // lookup instead of a host call. Only short strings are remembered, and at most 512 of each.
+  const checked = (check, max) => {
+    const memo = Object.create(null);
+    let n = 0;
+    return (x) => {
+      x = str(x);
+      const hit = memo[x];
+      if (hit !== undefined) return hit;
+      const r = check(x); // throws for a bad name or value: never remembered
+      if (n < 512 && x.length <= max) { memo[x] = r; n++; }
+      return r;
+    };
+  };
+  const hname = checked((n) => host.headerName(n), 64);
+  const hvalue = checked((v) => host.headerValue(v), 128);
   // Index loops, not for-of or push: the app may have patched iterators and Array.prototype.
   function flatAppend(l, n, v) { n = hname(n); v = hvalue(v); l[l.length] = n; l[l.length] = v; }
   function flatSet(l, n, v) {
