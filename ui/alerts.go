@@ -51,7 +51,7 @@ type alertsScreen struct {
 	threshold, thWindow *widget.Entry
 	// spike
 	factor, minCount, spWindow *widget.Entry
-	typeForms                  map[string]fyne.CanvasObject
+	ruleForm                   *formRows
 	groupBy                    *widget.Select
 	suppress                   *widget.Entry
 	chans                      *widget.Entry
@@ -64,7 +64,7 @@ type alertsScreen struct {
 	chLoaded  source.Channel // the saved channel in the editor (Name "" for a new one)
 	chName    *widget.Entry
 	chType    *widget.Select
-	chForms   map[string]fyne.CanvasObject
+	chForm    *formRows
 	// webhook
 	whURL, whSecret, whTimeout, whRetries, whCA *widget.Entry
 	whSign                                      *widget.Check
@@ -112,7 +112,7 @@ func newAlerts(s *session) *alertsScreen {
 
 func (v *alertsScreen) buildRules() fyne.CanvasObject {
 	v.ruleTable = newGrid([]string{"Rule", "Type", "Watches", "Fires when", "Group", "Channels", "On"},
-		[]float32{120, 75, 130, 150, 55, 110, 40}, func(row int) { v.editRule(v.rules[row]) })
+		[]float32{110, 80, 110, 170, 50, 110, 40}, func(row int) { v.editRule(v.rules[row]) })
 	v.ruleErrs = newFieldErrors()
 	e := v.ruleErrs
 	v.name = widget.NewEntry()
@@ -130,40 +130,44 @@ func (v *alertsScreen) buildRules() fyne.CanvasObject {
 	v.chans = entry("channel names, comma separated")
 	v.enabled = widget.NewCheck("Enabled", nil)
 	v.ruleMsg = msgLabel()
-	item := widget.NewFormItem
-	v.typeForms = map[string]fyne.CanvasObject{
-		string(source.RuleThreshold): widget.NewForm(item("Events", e.wrap("threshold", v.threshold)),
-			item("Within", e.wrap("threshold.window", v.thWindow))),
-		string(source.RuleSpike): widget.NewForm(item("Factor", e.wrap("factor", v.factor)),
-			item("Min events", e.wrap("min_count", v.minCount)), item("Window", e.wrap("spike.window", v.spWindow))),
-		string(source.RuleAny): widget.NewLabel("No count or window: every matching event fires (suppression still applies per group)."),
+	note := func(text string) *widget.Label {
+		l := widget.NewLabel(text)
+		l.Wrapping = fyne.TextWrapWord
+		return l
 	}
-	perType := container.NewStack()
-	for _, t := range ruleTypeChoices {
-		perType.Add(v.typeForms[t])
-	}
-	common := widget.NewForm(item("Name", e.wrap("name", v.name)), item("Type", e.wrap("type", v.rtype)),
-		item("", v.rtypeHelp), item("Event kind", e.wrap("match.kind", v.kind)),
-		item("Min severity", e.wrap("match.severity", v.minSev)))
-	tail := widget.NewForm(item("Group by", e.wrap("group_by", v.groupBy)), item("Quiet for", e.wrap("suppress", v.suppress)),
-		item("Channels", e.wrap("channels", v.chans)), item("", v.enabled))
+	f := newFormRows()
+	f.add("", "Name", e.wrap("name", v.name))
+	f.add("", "Type", e.wrap("type", v.rtype))
+	f.add("", "", v.rtypeHelp)
+	f.add("", "Event kind", e.wrap("match.kind", v.kind))
+	f.add("", "Min severity", e.wrap("match.severity", v.minSev))
+	f.add(string(source.RuleThreshold), "Events", e.wrap("threshold", v.threshold))
+	f.add(string(source.RuleThreshold), "Within", e.wrap("threshold.window", v.thWindow))
+	f.add(string(source.RuleSpike), "Factor", e.wrap("factor", v.factor))
+	f.add(string(source.RuleSpike), "Min events", e.wrap("min_count", v.minCount))
+	f.add(string(source.RuleSpike), "Window", e.wrap("spike.window", v.spWindow))
+	f.add(string(source.RuleAny), "", note("No count or window: every matching event fires (the quiet time still applies per group)."))
+	f.add("", "Group by", e.wrap("group_by", v.groupBy))
+	f.add("", "Quiet for", e.wrap("suppress", v.suppress))
+	f.add("", "Channels", e.wrap("channels", v.chans))
+	f.add("", "", v.enabled)
+	v.ruleForm = f
 	newRule := widget.NewButtonWithIcon("New rule", theme.ContentAddIcon(), v.newRule)
 	saveRule := widget.NewButtonWithIcon("Save rule", theme.DocumentSaveIcon(), v.saveRule)
 	delRule := widget.NewButtonWithIcon("Delete rule", theme.DeleteIcon(), v.deleteRule)
-	editor := widget.NewCard("", "Rule", container.NewVScroll(container.NewVBox(common, perType, tail,
+	editor := widget.NewCard("", "Rule", container.NewVScroll(container.NewVBox(f.box,
 		container.NewHBox(newRule, saveRule, delRule), v.ruleMsg)))
 	split := container.NewHSplit(widget.NewCard("", "Rules", v.ruleTable), editor)
-	split.Offset = 0.55
+	split.Offset = 0.58
 	return split
 }
 
 func (v *alertsScreen) buildChannels() fyne.CanvasObject {
-	v.chanTable = newGrid([]string{"Channel", "Type", "Target"}, []float32{120, 75, 300}, func(row int) {
+	v.chanTable = newGrid([]string{"Channel", "Type", "Target"}, []float32{120, 85, 300}, func(row int) {
 		v.editChannel(v.channels[row])
 	})
 	v.chErrs = newFieldErrors()
 	e := v.chErrs
-	item := widget.NewFormItem
 	v.chName = widget.NewEntry()
 	v.chType = widget.NewSelect(source.ChannelTypes, func(t string) { v.showChannelType(t) })
 
@@ -190,31 +194,40 @@ func (v *alertsScreen) buildChannels() fyne.CanvasObject {
 	v.slApp = entry("default bulwark")
 	v.slCA = multiline("PEM of a private CA for tls (optional)")
 
-	v.chForms = map[string]fyne.CanvasObject{
-		source.ChannelWebhook: widget.NewForm(item("URL", e.wrap("webhook.url", v.whURL)), item("", v.whSign),
-			item("Secret", e.wrap("webhook.secret", v.whSecret)), item("Timeout", e.wrap("webhook.timeout", v.whTimeout)),
-			item("Retries", e.wrap("webhook.retries", v.whRetries)), item("CA", e.wrap("webhook.ca_cert", v.whCA))),
-		source.ChannelEmail: widget.NewForm(item("Server", e.wrap("smtp.addr", v.mHost)), item("Port", e.wrap("smtp.port", v.mPort)),
-			item("Security", e.wrap("smtp.insecure", v.mSec)), item("User", e.wrap("smtp.username", v.mUser)),
-			item("Password", e.wrap("smtp.password", v.mPass)), item("From", e.wrap("smtp.from", v.mFrom)),
-			item("To", e.wrap("smtp.to", v.mTo)), item("CA", e.wrap("smtp.ca_cert", v.mCA))),
-		source.ChannelSyslog: widget.NewForm(item("Transport", e.wrap("syslog.network", v.slNet)),
-			item("Server", e.wrap("syslog.addr", v.slHost)), item("Port", e.wrap("syslog.port", v.slPort)),
-			item("Facility", e.wrap("syslog.facility", v.slFacility)), item("App name", e.wrap("syslog.app_name", v.slApp)),
-			item("CA", e.wrap("syslog.ca_cert", v.slCA))),
-		source.ChannelConsole: widget.NewLabel("Alerts go to the appliance's live stream: every connected console shows them."),
-	}
-	perType := container.NewStack()
-	for _, t := range source.ChannelTypes {
-		perType.Add(v.chForms[t])
-	}
+	f := newFormRows()
+	f.add("", "Name", e.wrap("name", v.chName))
+	f.add("", "Type", e.wrap("type", v.chType))
+	wh, em, sl := source.ChannelWebhook, source.ChannelEmail, source.ChannelSyslog
+	f.add(wh, "URL", e.wrap("webhook.url", v.whURL))
+	f.add(wh, "", v.whSign)
+	f.add(wh, "Secret", e.wrap("webhook.secret", v.whSecret))
+	f.add(wh, "Timeout", e.wrap("webhook.timeout", v.whTimeout))
+	f.add(wh, "Retries", e.wrap("webhook.retries", v.whRetries))
+	f.add(wh, "CA", e.wrap("webhook.ca_cert", v.whCA))
+	f.add(em, "Server", e.wrap("smtp.addr", v.mHost))
+	f.add(em, "Port", e.wrap("smtp.port", v.mPort))
+	f.add(em, "Security", e.wrap("smtp.insecure", v.mSec))
+	f.add(em, "User", e.wrap("smtp.username", v.mUser))
+	f.add(em, "Password", e.wrap("smtp.password", v.mPass))
+	f.add(em, "From", e.wrap("smtp.from", v.mFrom))
+	f.add(em, "To", e.wrap("smtp.to", v.mTo))
+	f.add(em, "CA", e.wrap("smtp.ca_cert", v.mCA))
+	f.add(sl, "Transport", e.wrap("syslog.network", v.slNet))
+	f.add(sl, "Server", e.wrap("syslog.addr", v.slHost))
+	f.add(sl, "Port", e.wrap("syslog.port", v.slPort))
+	f.add(sl, "Facility", e.wrap("syslog.facility", v.slFacility))
+	f.add(sl, "App name", e.wrap("syslog.app_name", v.slApp))
+	f.add(sl, "CA", e.wrap("syslog.ca_cert", v.slCA))
+	consoleNote := widget.NewLabel("Alerts go to the appliance's live stream: every connected console shows them.")
+	consoleNote.Wrapping = fyne.TextWrapWord
+	f.add(source.ChannelConsole, "", consoleNote)
+	v.chForm = f
 	v.chMsg = msgLabel()
 	newCh := widget.NewButtonWithIcon("New channel", theme.ContentAddIcon(), v.newChannel)
 	saveCh := widget.NewButtonWithIcon("Save channel", theme.DocumentSaveIcon(), v.saveChannel)
 	v.testBtn = widget.NewButtonWithIcon("Send test", theme.MailSendIcon(), v.testChannel)
 	v.testBtn.Disable()
-	editor := widget.NewCard("", "Channel", container.NewVScroll(container.NewVBox(
-		widget.NewForm(item("Name", e.wrap("name", v.chName)), item("Type", e.wrap("type", v.chType))), perType,
+	editor := widget.NewCard("", "Channel", container.NewVScroll(container.NewVBox(f.box,
 		container.NewHBox(newCh, saveCh, v.testBtn), v.chMsg)))
 	split := container.NewHSplit(widget.NewCard("", "Channels", v.chanTable), editor)
 	split.Offset = 0.5
@@ -240,10 +253,37 @@ func (v *alertsScreen) buildHistory() fyne.CanvasObject {
 
 func (v *alertsScreen) object() fyne.CanvasObject { return v.content }
 
+// pickFirst fills the shown tab's editor (or selection) from its first row.
 func (v *alertsScreen) pickFirst() {
-	if len(v.rules) > 0 {
-		v.ruleTable.pick(0)
+	switch v.tabs.Selected().Text {
+	case "Rules":
+		if len(v.rules) > 0 {
+			v.ruleTable.pick(0)
+		}
+	case "Channels":
+		// The richest channel shows the most of the editor: e-mail first.
+		for i, c := range v.channels {
+			if c.Type == source.ChannelEmail {
+				v.chanTable.pick(i)
+				return
+			}
+		}
+		if len(v.channels) > 0 {
+			v.chanTable.pick(0)
+		}
+	case "History":
+		if len(v.history) > 0 {
+			v.histTable.pick(0)
+		}
 	}
+}
+
+func (v *alertsScreen) tabTitles() []string {
+	var out []string
+	for _, it := range v.tabs.Items {
+		out = append(out, it.Text)
+	}
+	return out
 }
 
 // showTab shows the tab with that title ("Rules", "Channels", "History").
@@ -379,13 +419,7 @@ func durText(d time.Duration) string {
 }
 
 func (v *alertsScreen) showRuleType(t string) {
-	for k, f := range v.typeForms {
-		if k == t {
-			f.Show()
-		} else {
-			f.Hide()
-		}
-	}
+	v.ruleForm.showOnly(t)
 	v.rtypeHelp.SetText(ruleTypeHelp[t])
 	v.ruleErrs.scope = t
 }
@@ -600,15 +634,7 @@ func (v *alertsScreen) deleteRule() {
 	})
 }
 
-func (v *alertsScreen) showChannelType(t string) {
-	for k, f := range v.chForms {
-		if k == t {
-			f.Show()
-		} else {
-			f.Hide()
-		}
-	}
-}
+func (v *alertsScreen) showChannelType(t string) { v.chForm.showOnly(t) }
 
 func (v *alertsScreen) newChannel() {
 	v.editChannel(source.Channel{Type: source.ChannelEmail, Email: &source.EmailSettings{Port: 587, Security: source.SecuritySTARTTLS}})

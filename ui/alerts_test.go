@@ -51,7 +51,7 @@ func TestAlertRuleEditorSpikeAndAnyRules(t *testing.T) {
 		v.newRule()
 		v.rtype.SetSelected("spike")
 	})
-	if v.typeForms["spike"].Visible() == false || v.typeForms["threshold"].Visible() || v.typeForms["any"].Visible() {
+	if !v.ruleForm.shown("spike") || v.ruleForm.shown("threshold") || v.ruleForm.shown("any") {
 		t.Fatal("the spike form is not the one shown")
 	}
 	h.act(func() {
@@ -126,7 +126,7 @@ func TestEmailChannelEditorValidatesSavesAndTests(t *testing.T) {
 		test.Tap(widgetByText(t, v.content, "New channel"))
 		v.chType.SetSelected("email")
 	})
-	if !v.chForms["email"].Visible() || v.chForms["webhook"].Visible() || v.testBtn.Disabled() == false {
+	if !v.chForm.shown("email") || v.chForm.shown("webhook") || v.chForm.shown("syslog") || !v.testBtn.Disabled() {
 		t.Fatal("a new e-mail channel shows the wrong form, or Send test is enabled before saving")
 	}
 	h.act(func() {

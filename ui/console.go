@@ -348,7 +348,14 @@ func (c *Console) alertBadge(n int, newest source.Alert) {
 	if c.newAlert > 1 {
 		word = "alerts"
 	}
-	c.alertBtn.SetText(fmt.Sprintf("%d new %s — %s: %s", c.newAlert, word, newest.Rule, newest.Summary))
+	what := newest.Summary
+	if !strings.HasPrefix(what, newest.Rule) { // the appliance's summaries start with the rule
+		what = newest.Rule + ": " + what
+	}
+	if r := []rune(what); len(r) > 90 {
+		what = string(r[:89]) + "…"
+	}
+	c.alertBtn.SetText(fmt.Sprintf("%d new %s — %s", c.newAlert, word, what))
 	c.alertBtn.Show()
 }
 

@@ -2,11 +2,13 @@ package ui
 
 import (
 	"errors"
+	"reflect"
 	"sort"
 	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/layout"
 	"fyne.io/fyne/v2/widget"
 
 	"bulwark/ui/source"
@@ -106,4 +108,53 @@ func splitNames(s string) []string {
 		}
 	}
 	return out
+}
+
+// formRows is a two-column form (labels right-aligned in one column, fields in the other)
+// whose rows belong to groups that can be hidden, so one editor shows only the fields of the
+// chosen rule or channel type and every label still lines up.
+type formRows struct {
+	box    *fyne.Container
+	groups map[string][]fyne.CanvasObject
+}
+
+func newFormRows() *formRows {
+	return &formRows{box: container.New(layout.NewFormLayout()), groups: map[string][]fyne.CanvasObject{}}
+}
+
+// add appends a row to group ("" for rows always shown).
+func (f *formRows) add(group, label string, field fyne.CanvasObject) {
+	l := widget.NewLabelWithStyle(label, fyne.TextAlignTrailing, fyne.TextStyle{Bold: true})
+	f.box.Add(l)
+	f.box.Add(field)
+	f.groups[group] = append(f.groups[group], l, field)
+}
+
+// showOnly shows the rows of group and hides those of every other named group.
+func (f *formRows) showOnly(group string) {
+	for g, objs := range f.groups {
+		if g == "" {
+			continue
+		}
+		for _, o := range objs {
+			if g == group {
+				o.Show()
+			} else {
+				o.Hide()
+			}
+		}
+	}
+	f.box.Refresh()
+}
+
+// shown reports whether group's rows are shown.
+func (f *formRows) shown(group string) bool {
+	objs := f.groups[group]
+	return len(objs) > 0 && objs[0].Visible()
+}
+
+// isFormRows tells a formRows box from other containers (the scripted steps look for
+// labels in it).
+func isFormRows(c *fyne.Container) bool {
+	return reflect.TypeOf(c.Layout) == reflect.TypeOf(layout.NewFormLayout())
 }

@@ -47,6 +47,14 @@ func (c *Console) Do(step string) error {
 	return fmt.Errorf("unknown step %q (screen, tab, set, tap)", verb)
 }
 
+// Tabs lists the tabs of the shown screen (none for most screens), for the tour.
+func (c *Console) Tabs() []string {
+	if v, ok := c.currentView().(interface{ tabTitles() []string }); ok {
+		return v.tabTitles()
+	}
+	return nil
+}
+
 // children lists what the operator sees inside o, for the widgets screens are built from.
 func children(o fyne.CanvasObject) []fyne.CanvasObject {
 	switch w := o.(type) {
@@ -122,6 +130,19 @@ func (c *Console) setField(path, value string) error {
 	var target fyne.CanvasObject
 	find(cd, func(o fyne.CanvasObject) bool {
 		switch w := o.(type) {
+		case *fyne.Container:
+			if !isFormRows(w) {
+				return false
+			}
+			for i := 0; i+1 < len(w.Objects); i += 2 {
+				if l, ok := w.Objects[i].(*widget.Label); ok && l.Text == label && l.Visible() {
+					target = w.Objects[i+1]
+					if box, ok := target.(*fyne.Container); ok && len(box.Objects) > 0 { // a field with its error line
+						target = box.Objects[0]
+					}
+					return true
+				}
+			}
 		case *widget.Form:
 			for _, it := range w.Items {
 				if it.Text == label {

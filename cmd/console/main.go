@@ -214,6 +214,20 @@ func runTour(c *ui.Console, each time.Duration, only string, start func()) {
 		fyne.DoAndWait(func() { sum = c.Summary() })
 		fmt.Fprintf(out, "summary %s %s\n", strings.ToLower(s), sum)
 		out.Flush()
+		// A screen with tabs (alerts): each further tab is its own capture, "alerts-channels".
+		var tabs []string
+		fyne.DoAndWait(func() { tabs = c.Tabs() })
+		for i, tab := range tabs {
+			if i == 0 {
+				continue
+			}
+			fyne.DoAndWait(func() { _ = c.Do("tab " + tab) })
+			time.Sleep(each / 2)
+			fyne.DoAndWait(c.PickFirst)
+			time.Sleep(each)
+			say(s + "-" + tab)
+			time.Sleep(each)
+		}
 	}
 	fyne.DoAndWait(func() { fyne.CurrentApp().Quit() })
 }

@@ -63,6 +63,31 @@ else
     sleep 0.2
   done
   [ -f "$tmp/data/admin.bundle" ] || { cat "$tmp/serve.log" >&2; echo "screenshots: the appliance did not start" >&2; exit 1; }
+  # Alert channels and rules of every kind, so the alert screens show their editors filled
+  # and the traffic raises alerts (and the console's new-alert badge) during the tour.
+  cat > "$tmp/ch-desk.json" <<'JSON'
+{"name":"desk","type":"console"}
+JSON
+  cat > "$tmp/ch-mail.json" <<'JSON'
+{"name":"ops-mail","type":"smtp","smtp":{"addr":"mail.example.test:587","from":"bulwark@example.test","to":["ops@example.test","oncall@example.test"],"username":"bulwark","password":"not-a-real-password"}}
+JSON
+  cat > "$tmp/ch-hook.json" <<'JSON'
+{"name":"ops-hook","type":"webhook","webhook":{"url":"https://hooks.example.test/bulwark","secret":"not-a-real-secret","timeout":"5s","retries":3}}
+JSON
+  cat > "$tmp/ch-siem.json" <<'JSON'
+{"name":"siem","type":"syslog","syslog":{"network":"tls","addr":"siem.example.test:6514","facility":4,"app_name":"bulwark"}}
+JSON
+  cat > "$tmp/r-probe.json" <<'JSON'
+{"name":"git probes","type":"any","match":{"kind":"probe"},"group_by":"ip","suppress":"1h","channels":["desk"]}
+JSON
+  cat > "$tmp/r-sqli.json" <<'JSON'
+{"name":"sqli burst","type":"threshold","match":{"kind":"sqli","severity":"high"},"threshold":10,"window":"1m","group_by":"ip","channels":["desk","ops-mail"],"disabled":true}
+JSON
+  cat > "$tmp/r-spike.json" <<'JSON'
+{"name":"waf spike","type":"spike","match":{"kind":"waf"},"factor":3,"min_count":20,"window":"5m","channels":["desk","siem"],"disabled":true}
+JSON
+  for c in desk mail hook siem; do "$bulwark" alerts channels add --data "$tmp/data" "$tmp/ch-$c.json" >/dev/null; done
+  for r in probe sqli spike; do "$bulwark" alerts rules add --data "$tmp/data" "$tmp/r-$r.json" >/dev/null; done
   traffic "https://$public" "$tmp/data/ca.pem" &
   pids+=($!)
   sleep 5 # some history before the console connects
