@@ -42,6 +42,7 @@ type alertsScreen struct {
 	rules     []source.AlertRule
 	ruleTable *grid
 	editing   string // name of the rule in the editor; "" for a new one
+	editingID string // its id on the appliance
 	name      *widget.Entry
 	rtype     *widget.Select
 	rtypeHelp *widget.Label
@@ -426,11 +427,11 @@ func (v *alertsScreen) showRuleType(t string) {
 
 func (v *alertsScreen) newRule() {
 	v.editRule(source.AlertRule{Type: source.RuleThreshold, MinSeverity: event.High, Threshold: 10, Window: 5 * time.Minute, Enabled: true})
-	v.editing = ""
+	v.editing, v.editingID = "", ""
 }
 
 func (v *alertsScreen) editRule(r source.AlertRule) {
-	v.editing = r.Name
+	v.editing, v.editingID = r.Name, r.ID
 	v.name.SetText(r.Name)
 	v.rtype.SetSelected(string(ruleType(r)))
 	kind := string(r.Kind)
@@ -501,7 +502,7 @@ func (v *alertsScreen) ruleFromForm() (source.AlertRule, []*source.FieldError) {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &source.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
-	r := source.AlertRule{Name: strings.TrimSpace(v.name.Text), Type: source.RuleType(v.rtype.Selected),
+	r := source.AlertRule{ID: v.editingID, Name: strings.TrimSpace(v.name.Text), Type: source.RuleType(v.rtype.Selected),
 		Kind: event.Kind(choice(v.kind)), MinSeverity: event.Severity(v.minSev.Selected), Enabled: v.enabled.Checked}
 	switch {
 	case r.Name == "":

@@ -39,6 +39,22 @@ func TestAlertRuleEditorRoundTripsEveryType(t *testing.T) {
 	if got := v.ruleTable.rows[2][3]; got != "every event" {
 		t.Fatalf("any row says %q", got)
 	}
+	// Renaming replaces the rule (same id) instead of adding a copy.
+	h.act(func() {
+		v.ruleTable.pick(0)
+		v.name.SetText("sqli flood")
+		v.saveRule()
+	})
+	if r := h.lastCall("SaveAlertRule").Args[0].(source.AlertRule); r.ID != "r1" || r.Name != "sqli flood" {
+		t.Fatalf("rename sent %+v", r)
+	}
+	var names []string
+	for _, r := range v.rules {
+		names = append(names, r.Name)
+	}
+	if strings.Join(names, ",") != "sqli flood,probe spike,sandbox crash" {
+		t.Fatalf("rules after renaming: %v", names)
+	}
 }
 
 // A new spike rule and a new any rule: the form shows the fields of the chosen type, bad

@@ -368,6 +368,7 @@ func (c *Console) openAlerts() {
 	}
 	if v, ok := c.currentView().(*alertsScreen); ok {
 		v.showTab("History")
+		v.refresh() // selecting the screen it was already on reloads nothing
 	}
 }
 

@@ -199,8 +199,28 @@ func TestRulesRoundTripAgainstRealAppliance(t *testing.T) {
 		byName[x.Name] = x
 	}
 	for _, want := range rules {
-		if g := byName[want.Name]; !reflect.DeepEqual(g, want) {
+		g := byName[want.Name]
+		if g.ID == "" {
+			t.Errorf("%s: no id", want.Name)
+		}
+		g.ID = ""
+		if !reflect.DeepEqual(g, want) {
 			t.Errorf("%s read back\n got %+v\nwant %+v", want.Name, g, want)
+		}
+	}
+	// Renaming keeps the rule (same id), no copy under the old name.
+	ren := byName["admin auth"]
+	ren.Name = "admin logins"
+	if err := r.SaveAlertRule(ctx, ren); err != nil {
+		t.Fatal(err)
+	}
+	if raw, err := c.Rules(ctx); err != nil || len(raw) != 3 {
+		t.Fatalf("rules after renaming: %+v %v", raw, err)
+	} else {
+		for _, x := range raw {
+			if x.Name == "admin auth" || (x.Name == "admin logins" && x.ID != ren.ID) {
+				t.Fatalf("rename made a copy: %+v", raw)
+			}
 		}
 	}
 	// Edit the spike rule into a threshold rule: the spike fields go.

@@ -684,7 +684,7 @@ func (r *remote) AlertRules(ctx context.Context) ([]source.AlertRule, error) {
 		if t == "" {
 			t = source.RuleThreshold
 		}
-		out[i] = source.AlertRule{Name: x.Name, Type: t, Kind: event.Kind(x.Match.Kind), MinSeverity: event.Severity(x.Match.Severity),
+		out[i] = source.AlertRule{ID: x.ID, Name: x.Name, Type: t, Kind: event.Kind(x.Match.Kind), MinSeverity: event.Severity(x.Match.Severity),
 			Threshold: x.Threshold, Window: w, Factor: x.Factor, MinCount: x.MinCount, GroupBy: x.GroupBy, Suppress: sup,
 			Channels: x.Channels, Enabled: !x.Disabled}
 	}
@@ -706,11 +706,19 @@ func durString(d time.Duration, stored string) string {
 func (r *remote) SaveAlertRule(ctx context.Context, x source.AlertRule) error {
 	r.mu.Lock()
 	doc, ok := r.rules[x.Name]
+	if x.ID != "" { // the rule being edited, whatever it is called now
+		for _, d := range r.rules {
+			if d.ID == x.ID {
+				doc, ok = d, true
+			}
+		}
+	}
 	r.mu.Unlock()
 	if !ok {
-		doc = adminapi.Rule{Name: x.Name, Severity: string(x.MinSeverity)}
+		doc = adminapi.Rule{ID: x.ID, Severity: string(x.MinSeverity)}
 	}
 	old := doc
+	doc.Name = x.Name
 	t := x.Type
 	if t == "" {
 		t = source.RuleThreshold
@@ -731,6 +739,7 @@ func (r *remote) SaveAlertRule(ctx context.Context, x source.AlertRule) error {
 		return wrap(err)
 	}
 	r.mu.Lock()
+	delete(r.rules, old.Name)
 	r.rules[saved.Name] = saved
 	r.mu.Unlock()
 	return nil

@@ -616,11 +616,14 @@ func (a *Appliance) SaveAlertRule(ctx context.Context, r source.AlertRule) error
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for i := range a.rules {
-		if a.rules[i].Name == r.Name {
+		if (r.ID != "" && a.rules[i].ID == r.ID) || (r.ID == "" && a.rules[i].Name == r.Name) {
+			r.ID = a.rules[i].ID
 			a.rules[i] = r
 			return nil
 		}
 	}
+	a.nextID++
+	r.ID = fmt.Sprintf("r%d", a.nextID)
 	a.rules = append(a.rules, r)
 	return nil
 }
@@ -867,11 +870,11 @@ func (a *Appliance) seed(now time.Time) {
 		HeadersChoices: []string{"strict", "standard", "relaxed", "off"},
 	}
 	a.rules = []source.AlertRule{
-		{Name: "sqli burst", Type: source.RuleThreshold, Kind: event.SQLi, MinSeverity: event.High, Threshold: 10, Window: time.Minute,
+		{ID: "r1", Name: "sqli burst", Type: source.RuleThreshold, Kind: event.SQLi, MinSeverity: event.High, Threshold: 10, Window: time.Minute,
 			GroupBy: "ip", Channels: []string{"ops-webhook"}, Enabled: true},
-		{Name: "probe spike", Type: source.RuleSpike, Kind: event.Probe, MinSeverity: event.Low, Factor: 4, MinCount: 20,
+		{ID: "r2", Name: "probe spike", Type: source.RuleSpike, Kind: event.Probe, MinSeverity: event.Low, Factor: 4, MinCount: 20,
 			Window: 5 * time.Minute, Suppress: 30 * time.Minute, Channels: []string{"ops-mail", "soc-syslog"}, Enabled: true},
-		{Name: "sandbox crash", Type: source.RuleAny, Kind: event.SandboxCrash, MinSeverity: event.Medium, GroupBy: "app",
+		{ID: "r3", Name: "sandbox crash", Type: source.RuleAny, Kind: event.SandboxCrash, MinSeverity: event.Medium, GroupBy: "app",
 			Channels: []string{"ops-mail"}, Enabled: true},
 	}
 	a.channels = []source.Channel{

@@ -278,6 +278,9 @@ var RuleTypes = []RuleType{RuleThreshold, RuleSpike, RuleAny}
 // to fire (Type and that type's fields), how it groups and quiets repeats, and where the
 // alert goes. Fields of another type are zero.
 type AlertRule struct {
+	// ID is the appliance's id of the rule ("" for one not saved yet); saving with an ID
+	// replaces that rule, so a rule can be renamed.
+	ID          string
 	Name        string
 	Type        RuleType   // empty reads as RuleThreshold
 	Kind        event.Kind // empty: any kind
