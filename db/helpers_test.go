@@ -164,7 +164,35 @@ func buildBig(path string) (*DB, error) {
 		d.Close()
 		return nil, fmt.Errorf("build big database: %w", err)
 	}
+	if err := packAll(ctx, d); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("build big database: %w", err)
+	}
 	return d, nil
+}
+
+// packAll packs every hour the writer would have packed by now, with the writer's own code.
+func packAll(ctx context.Context, d *DB) error {
+	var p packer
+	if err := p.init(ctx, d); err != nil {
+		return err
+	}
+	for i := 0; p.due(); i++ {
+		if i > 10000 {
+			return fmt.Errorf("packing does not end")
+		}
+		err := d.Write(ctx, func(tx *sql.Tx) error {
+			next, err := p.step(ctx, tx, false)
+			if err == nil {
+				p.next = next
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // gen makes plausible attack traffic: a few noisy addresses and many quiet ones (Zipf over

@@ -182,21 +182,25 @@ func (d *DB) TopPaths(ctx context.Context, since, until time.Time, n int) ([]Top
 	return d.top(ctx, "path_hours", "path", since, until, n)
 }
 
-// top answers exactly, without grouping every (hour, value) row of the window when a few
-// values dominate (the usual shape of attack traffic):
+// top answers exactly, in one read transaction. The window is whole hours plus ragged
+// ends; an end is whichever is shorter: the part of its hour inside the window (events
+// added), or the whole hour less the part outside (events subtracted), so no end reads
+// more than half an hour of events and a window ending now reads almost none (the open
+// hour less the events after now). Each whole hour is its pack (top_packs: every value of
+// a closed hour in one row, busiest first) while the pack still matches the hour's total
+// in event_hours, otherwise its rows of the hourly rollup.
 //
-//  1. the hours the window touches are read from the hourly rollup, busiest first (the
-//     hour's primary-key rows with a LIMIT sort: an (hour, count) index cost the writer
-//     more than it saved here, see migration 6): the topM values of each are the
-//     candidates. A value that is no
-//     candidate has at most the hour's topM-th count in each hour, so at most threshold,
-//     the sum of those, in the whole window;
-//  2. the candidates' exact counts: whole hours from the rollup, the ragged edges (under an
-//     hour on each side) from the events, both by index lookups;
-//  3. if the n-th candidate is above threshold no other value can reach the list and it is
-//     exact. Otherwise (flat traffic) fall back to grouping every row of the window.
+//  1. Candidates: the busiest topM values of every hour the window touches (the head of
+//     each pack). A value that is no candidate has at most the hour's topM-th count in
+//     each hour, so at most threshold, the sum of those, in the window.
+//  2. The candidates' exact counts: packs searched, rows and events by index lookups
+//     (each events index starts with its column, so these never read the table).
+//  3. If the n-th candidate is above threshold no other value can reach the list and it is
+//     exact. Otherwise (flat traffic: no value stands out) every value is summed: all of
+//     each pack, the rows, and the ends grouped from the events.
 //
-// table and col are constants of this file, never input.
+// Step 3 is also taken at once when even the candidates' upper bounds cannot beat the
+// threshold. table and col are constants of this file, never input.
 func (d *DB) top(ctx context.Context, table, col string, since, until time.Time, n int) ([]Top, error) {
 	if !until.After(since) {
 		return nil, &FilterError{Field: "until", Msg: "must be after since"}
@@ -204,128 +208,262 @@ func (d *DB) top(ctx context.Context, table, col string, since, until time.Time,
 	if n < 1 || n > MaxPageSize {
 		return nil, &FilterError{Field: "n", Msg: fmt.Sprintf("must be 1..%d, got %d", MaxPageSize, n)}
 	}
-	w := splitHours(since, until)
-	out, ok, err := d.topCandidates(ctx, table, col, w, n)
+	tt := topTable{table, col}
+	p := planTop(since, until)
+	tx, err := d.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("top %s: %w", col, err)
+	}
+	defer tx.Rollback()
+	// Every hour the window touches: the ends' hours bound what the ends can add.
+	cover := floorTo(since.Unix(), 3600)
+	coverTo := ceilTo(until.Unix()+min(int64(until.Nanosecond()), 1), 3600)
+	hours, err := loadHours(ctx, tx, tt, min(cover, p.hourFrom), max(coverTo, p.hourTo))
+	if err != nil {
+		return nil, fmt.Errorf("top %s: %w", col, err)
+	}
+	out, ok, err := topCandidates(ctx, tx, tt, p, hours, n)
 	if err != nil {
 		return nil, fmt.Errorf("top %s: %w", col, err)
 	}
 	if ok {
 		return out, nil
 	}
-	q := fmt.Sprintf(`SELECT v, SUM(c) AS n FROM (
-			SELECT %[2]s AS v, count AS c FROM %[1]s WHERE hour >= ? AND hour < ?
-			UNION ALL
-			SELECT %[2]s, 1 FROM events WHERE ts >= ? AND ts < ? AND %[2]s != ''
-			UNION ALL
-			SELECT %[2]s, 1 FROM events WHERE ts >= ? AND ts < ? AND %[2]s != ''
-		) GROUP BY v ORDER BY n DESC, v LIMIT ?`, table, col)
-	out, err = d.tops(ctx, q, w.hourFrom, w.hourTo, w.raw1From, w.raw1To, w.raw2From, w.raw2To, n)
-	if err != nil {
+	var t tally
+	if err := t.addHours(ctx, tx, tt, hours, p.hourFrom, p.hourTo); err != nil {
 		return nil, fmt.Errorf("top %s: %w", col, err)
 	}
-	return out, nil
+	for _, r := range p.raw {
+		if r.from >= r.to {
+			continue
+		}
+		q := fmt.Sprintf(`SELECT %[1]s, COUNT(*) FROM events WHERE ts >= ? AND ts < ? AND %[1]s != '' GROUP BY %[1]s`, col)
+		if err := t.addRows(ctx, tx, r.sign, q, r.from, r.to); err != nil {
+			return nil, fmt.Errorf("top %s: %w", col, err)
+		}
+	}
+	return t.top(n), nil
 }
 
-// topWindow is a top-N window split into whole hours [hourFrom, hourTo) (Unix seconds,
-// possibly empty) and raw edges (Unix ns); coverFrom..coverTo are all the hours it touches.
-type topWindow struct {
-	hourFrom, hourTo   int64
-	raw1From, raw1To   int64
-	raw2From, raw2To   int64
-	coverFrom, coverTo int64
+// hourPacks holds the usable packs of a span of hours; an hour missing from it is read
+// from the hourly rows.
+type hourPacks map[int64][]byte
+
+// loadHours reads the packs of [from, to) that still match event_hours.
+func loadHours(ctx context.Context, tx *sql.Tx, tt topTable, from, to int64) (hourPacks, error) {
+	hp := hourPacks{}
+	if from >= to {
+		return hp, nil
+	}
+	totals := map[int64]int64{}
+	rows, err := tx.QueryContext(ctx, `SELECT hour, SUM(count) FROM event_hours WHERE hour >= ? AND hour < ? GROUP BY hour`, from, to)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var h, c int64
+		if err := rows.Scan(&h, &c); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		totals[h] = c
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT hour, events, packed FROM top_packs WHERE tbl = ? AND hour >= ? AND hour < ?`, tt.table, from, to)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h, events int64
+		var b []byte
+		if err := rows.Scan(&h, &events, &b); err != nil {
+			return nil, err
+		}
+		if events == totals[h] { // else events arrived after packing: the rows have them
+			hp[h] = b
+		}
+	}
+	return hp, rows.Err()
 }
 
-func splitHours(since, until time.Time) topWindow {
-	s, u := since.UTC(), until.UTC()
-	w := topWindow{coverFrom: s.Truncate(time.Hour).Unix()}
-	ce := u.Truncate(time.Hour)
-	if ce.Before(u) {
-		ce = ce.Add(time.Hour)
+// gaps calls f for each run of hours in [from, to) without a pack.
+func (hp hourPacks) gaps(from, to int64, f func(from, to int64) error) error {
+	for h := from; h < to; {
+		if _, ok := hp[h]; ok {
+			h += 3600
+			continue
+		}
+		end := h + 3600
+		for _, ok := hp[end]; end < to && !ok; _, ok = hp[end] {
+			end += 3600
+		}
+		if err := f(h, end); err != nil {
+			return err
+		}
+		h = end
 	}
-	w.coverTo = ce.Unix()
-	hs := s.Truncate(time.Hour)
-	if hs.Before(s) {
-		hs = hs.Add(time.Hour)
-	}
-	he := u.Truncate(time.Hour)
-	if hs.Before(he) {
-		w.hourFrom, w.hourTo = hs.Unix(), he.Unix()
-		w.raw1From, w.raw1To = s.UnixNano(), hs.UnixNano()
-		w.raw2From, w.raw2To = he.UnixNano(), u.UnixNano()
-	} else {
-		w.raw1From, w.raw1To = s.UnixNano(), u.UnixNano()
-	}
-	return w
+	return nil
 }
 
 // topCandidates is steps 1 to 3 of top; ok is false when the bound does not prove the
 // answer exact.
-func (d *DB) topCandidates(ctx context.Context, table, col string, w topWindow, n int) ([]Top, bool, error) {
+func topCandidates(ctx context.Context, tx *sql.Tx, tt topTable, p topPlan, hp hourPacks, n int) ([]Top, bool, error) {
 	topM := max(2*n, 32)
-	conn, err := d.r.Conn(ctx) // one connection for the few dozen small queries
-	if err != nil {
-		return nil, false, err
-	}
-	defer conn.Close()
-	cand := map[string]int64{}
+	type cand struct{ listed, bound, exact int64 }
+	cands := map[string]*cand{}
 	var threshold int64
-	perHour, err := conn.PrepareContext(ctx, fmt.Sprintf(
-		`SELECT %s, count FROM %s WHERE hour = ? ORDER BY count DESC LIMIT ?`, col, table))
+	seen := func(v []byte, c int64) {
+		k, ok := cands[string(v)]
+		if !ok {
+			k = &cand{}
+			cands[string(v)] = k
+		}
+		k.listed += c
+	}
+	// kth per hour, to turn listed counts into upper bounds afterwards.
+	type hourList struct {
+		kth    int64
+		values []string
+	}
+	var lists []hourList
+	perHour, err := tx.PrepareContext(ctx, fmt.Sprintf(`SELECT %s, count FROM %s WHERE hour = ? ORDER BY count DESC LIMIT ?`, tt.col, tt.table))
 	if err != nil {
 		return nil, false, err
 	}
 	defer perHour.Close()
-	for h := w.coverFrom; h < w.coverTo; h += 3600 {
-		list, err := stmtTops(ctx, perHour, h, topM)
+	for h := range hoursOf(hp, p) {
+		var l hourList
+		add := func(v []byte, c int64) {
+			seen(v, c)
+			l.values = append(l.values, string(v))
+			l.kth = c
+		}
+		full := false
+		if b, ok := hp[h]; ok {
+			i := 0
+			err := eachPackWhile(b, func(v []byte, c int64) bool {
+				if i == topM {
+					full = true
+					return false
+				}
+				add(v, c)
+				i++
+				return true
+			})
+			if err != nil {
+				return nil, false, err
+			}
+		} else {
+			rows, err := perHour.QueryContext(ctx, h, topM+1)
+			if err != nil {
+				return nil, false, err
+			}
+			var v sql.RawBytes
+			var c int64
+			i := 0
+			for rows.Next() {
+				if err := rows.Scan(&v, &c); err != nil {
+					rows.Close()
+					return nil, false, err
+				}
+				if i == topM {
+					full = true
+					break
+				}
+				add(v, c)
+				i++
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, false, err
+			}
+		}
+		if full {
+			threshold += l.kth
+			lists = append(lists, l)
+		}
+	}
+	if len(cands) == 0 {
+		return nil, true, nil // no hour the window touches has a value
+	}
+	if threshold > 0 {
+		// Upper bound of a candidate: its listed counts, and the kth of every full hour
+		// that did not list it. If not even n candidates can beat threshold, skip step 2.
+		for _, l := range lists {
+			for _, v := range l.values {
+				cands[v].bound -= l.kth
+			}
+		}
+		bounds := make([]int64, 0, len(cands))
+		for _, k := range cands {
+			bounds = append(bounds, k.listed+k.bound+threshold)
+		}
+		if len(bounds) < n {
+			return nil, false, nil
+		}
+		slices.Sort(bounds)
+		if bounds[len(bounds)-n] <= threshold {
+			return nil, false, nil
+		}
+	}
+	// Step 2: exact counts over the plan.
+	list := make([]any, 0, len(cands)+2)
+	list = append(list, int64(0), int64(0))
+	for v := range cands {
+		list = append(list, v)
+	}
+	in := "?" + strings.Repeat(", ?", len(cands)-1)
+	for h := p.hourFrom; h < p.hourTo; h += 3600 {
+		if b, ok := hp[h]; ok {
+			if err := eachPack(b, func(v []byte, c int64) {
+				if k, ok := cands[string(v)]; ok {
+					k.exact += c
+				}
+			}); err != nil {
+				return nil, false, err
+			}
+		}
+	}
+	addIn := func(sign int64, q string, from, to int64) error {
+		list[0], list[1] = from, to
+		rows, err := tx.QueryContext(ctx, q, list...)
 		if err != nil {
-			return nil, false, err
+			return err
 		}
-		for _, t := range list {
-			cand[t.Value] = 0
+		defer rows.Close()
+		var v sql.RawBytes
+		var c int64
+		for rows.Next() {
+			if err := rows.Scan(&v, &c); err != nil {
+				return err
+			}
+			if k, ok := cands[string(v)]; ok {
+				k.exact += sign * c
+			}
 		}
-		if len(list) == topM {
-			threshold += list[topM-1].Count
-		}
+		return rows.Err()
 	}
-	if len(cand) == 0 {
-		return nil, true, nil // the rollup has nothing in these hours: neither do the events
-	}
-	args := []any{w.hourFrom, w.hourTo}
-	for v := range cand {
-		args = append(args, v)
-	}
-	list := strings.Repeat(", ?", len(cand)-1)
-	q := fmt.Sprintf(`SELECT %[2]s, SUM(count) FROM %[1]s WHERE hour >= ? AND hour < ? AND %[2]s IN (?%[3]s) GROUP BY %[2]s`,
-		table, col, list)
-	if err := addTops(ctx, conn, cand, q, args...); err != nil {
+	qHours := fmt.Sprintf(`SELECT %[2]s, SUM(count) FROM %[1]s WHERE hour >= ? AND hour < ? AND %[2]s IN (%[3]s) GROUP BY %[2]s`, tt.table, tt.col, in)
+	if err := hp.gaps(p.hourFrom, p.hourTo, func(from, to int64) error { return addIn(1, qHours, from, to) }); err != nil {
 		return nil, false, err
 	}
-	for _, r := range [][2]int64{{w.raw1From, w.raw1To}, {w.raw2From, w.raw2To}} {
-		if r[0] >= r[1] {
-			continue
-		}
-		args[0], args[1] = r[0], r[1]
-		q := fmt.Sprintf(`SELECT %[1]s, COUNT(*) FROM events WHERE ts >= ? AND ts < ? AND %[1]s IN (?%[2]s) GROUP BY %[1]s`,
-			col, list)
-		if err := addTops(ctx, conn, cand, q, args...); err != nil {
-			return nil, false, err
+	qRaw := fmt.Sprintf(`SELECT %[1]s, COUNT(*) FROM events WHERE ts >= ? AND ts < ? AND %[1]s IN (%[2]s) GROUP BY %[1]s`, tt.col, in)
+	for _, r := range p.raw {
+		if r.from < r.to {
+			if err := addIn(r.sign, qRaw, r.from, r.to); err != nil {
+				return nil, false, err
+			}
 		}
 	}
-	out := make([]Top, 0, len(cand))
-	for v, c := range cand {
-		if c > 0 {
-			out = append(out, Top{Value: v, Count: c})
-		}
+	var t tally
+	for v, k := range cands {
+		t.values, t.counts = append(t.values, v), append(t.counts, k.exact)
 	}
-	slices.SortFunc(out, func(a, b Top) int {
-		if a.Count != b.Count {
-			return cmp.Compare(b.Count, a.Count)
-		}
-		return strings.Compare(a.Value, b.Value)
-	})
-	if len(out) > n {
-		out = out[:n]
-	}
+	out := t.top(n)
 	// Exact only when any value outside the candidates stays below the last place. With
 	// threshold 0 every value of every hour was a candidate.
 	if threshold > 0 && (len(out) < n || out[n-1].Count <= threshold) {
@@ -334,46 +472,141 @@ func (d *DB) topCandidates(ctx context.Context, table, col string, w topWindow, 
 	return out, true, nil
 }
 
-// addTops adds the (value, count) rows of q to m.
-func addTops(ctx context.Context, conn *sql.Conn, m map[string]int64, q string, args ...any) error {
-	rows, err := conn.QueryContext(ctx, q, args...)
+// hoursOf lists every hour the plan touches: its whole hours and the hours of its ends.
+func hoursOf(hp hourPacks, p topPlan) map[int64]bool {
+	hs := map[int64]bool{}
+	for h := p.hourFrom; h < p.hourTo; h += 3600 {
+		hs[h] = true
+	}
+	for _, r := range p.raw {
+		if r.from < r.to {
+			hs[floorTo(r.from, nsHour)/int64(time.Second)] = true
+			hs[floorTo(r.to-1, nsHour)/int64(time.Second)] = true
+		}
+	}
+	return hs
+}
+
+// topPlan is a top-N window as whole hours [hourFrom, hourTo) (Unix seconds) and event
+// ranges (Unix ns) added (sign 1) or taken away (sign -1).
+type topPlan struct {
+	hourFrom, hourTo int64
+	raw              []topSpan
+}
+
+type topSpan struct{ from, to, sign int64 }
+
+func planTop(since, until time.Time) topPlan {
+	s, u := since.UnixNano(), until.UnixNano()
+	a, b := ceilTo(s, nsHour), floorTo(u, nsHour)
+	var p topPlan
+	if a > b { // inside one hour
+		hf := floorTo(s, nsHour)
+		if u-s <= nsHour/2 {
+			p.raw = []topSpan{{s, u, 1}}
+			a, b = hf, hf
+		} else {
+			a, b = hf, hf+nsHour
+			p.raw = []topSpan{{hf, s, -1}, {u, hf + nsHour, -1}}
+		}
+	} else {
+		if s < a {
+			if a-s <= nsHour/2 {
+				p.raw = append(p.raw, topSpan{s, a, 1})
+			} else {
+				a -= nsHour
+				p.raw = append(p.raw, topSpan{a, s, -1})
+			}
+		}
+		if u > b {
+			if u-b <= nsHour/2 {
+				p.raw = append(p.raw, topSpan{b, u, 1})
+			} else {
+				p.raw = append(p.raw, topSpan{u, b + nsHour, -1})
+				b += nsHour
+			}
+		}
+	}
+	p.hourFrom, p.hourTo = a/int64(time.Second), b/int64(time.Second)
+	return p
+}
+
+// tally sums counts per value. Values are looked up by their bytes without a copy; a
+// value is copied once, when first seen.
+type tally struct {
+	idx    map[string]int
+	values []string
+	counts []int64
+}
+
+func (t *tally) add(v []byte, c int64) {
+	if t.idx == nil {
+		t.idx = map[string]int{}
+	}
+	i, ok := t.idx[string(v)]
+	if !ok {
+		i = len(t.values)
+		s := string(v)
+		t.idx[s] = i
+		t.values, t.counts = append(t.values, s), append(t.counts, 0)
+	}
+	t.counts[i] += c
+}
+
+// addRows adds sign times the (value, count) rows of q.
+func (t *tally) addRows(ctx context.Context, tx *sql.Tx, sign int64, q string, args ...any) error {
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
-	list, err := scanTops(rows)
-	for _, t := range list {
-		m[t.Value] += t.Count
-	}
-	return err
-}
-
-func (d *DB) tops(ctx context.Context, q string, args ...any) ([]Top, error) {
-	rows, err := d.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	return scanTops(rows)
-}
-
-func stmtTops(ctx context.Context, st *sql.Stmt, args ...any) ([]Top, error) {
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, err
-	}
-	return scanTops(rows)
-}
-
-func scanTops(rows *sql.Rows) ([]Top, error) {
 	defer rows.Close()
-	var out []Top
+	var v sql.RawBytes
+	var c int64
 	for rows.Next() {
-		var t Top
-		if err := rows.Scan(&t.Value, &t.Count); err != nil {
-			return nil, err
+		if err := rows.Scan(&v, &c); err != nil {
+			return err
 		}
-		out = append(out, t)
+		t.add(v, sign*c)
 	}
-	return out, rows.Err()
+	return rows.Err()
+}
+
+// addHours adds every value of the hours [from, to) of tt: packs, and rows where none.
+func (t *tally) addHours(ctx context.Context, tx *sql.Tx, tt topTable, hp hourPacks, from, to int64) error {
+	for h := from; h < to; h += 3600 {
+		if b, ok := hp[h]; ok {
+			if err := eachPack(b, t.add); err != nil {
+				return fmt.Errorf("%s hour %d: %w", tt.table, h, err)
+			}
+		}
+	}
+	q := fmt.Sprintf(`SELECT %[2]s, SUM(count) FROM %[1]s WHERE hour >= ? AND hour < ? GROUP BY %[2]s`, tt.table, tt.col)
+	return hp.gaps(from, to, func(from, to int64) error { return t.addRows(ctx, tx, 1, q, from, to) })
+}
+
+// top is the n values with the highest positive counts, most first, ties by value.
+func (t *tally) top(n int) []Top {
+	before := func(a, b Top) int {
+		if a.Count != b.Count {
+			return cmp.Compare(b.Count, a.Count)
+		}
+		return strings.Compare(a.Value, b.Value)
+	}
+	// A sorted list of at most n kept by insertion: most values fall below its last place
+	// and cost one comparison (a day can hold 50,000 addresses).
+	out := make([]Top, 0, n+1)
+	for i, v := range t.values {
+		e := Top{Value: v, Count: t.counts[i]}
+		if e.Count <= 0 || (len(out) == n && before(e, out[n-1]) > 0) {
+			continue
+		}
+		j, _ := slices.BinarySearchFunc(out, e, before)
+		out = slices.Insert(out, j, e)
+		if len(out) > n {
+			out = out[:n]
+		}
+	}
+	return out
 }
 
 // EventFilter selects events. Zero fields do not filter. Every value is passed to SQLite

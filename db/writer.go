@@ -74,6 +74,8 @@ type Writer struct {
 
 	written, failed, batches, deleted atomic.Uint64
 
+	pack packer // only the writer goroutine touches it
+
 	mu        sync.Mutex
 	lastErr   string
 	lastErrAt time.Time
@@ -155,12 +157,18 @@ func (w *Writer) run() {
 	tick := time.NewTicker(pruneEvery)
 	defer tick.Stop()
 	pruneDue := true // look once at start: the appliance may have been off for days
+	if err := w.pack.init(context.Background(), w.db); err != nil {
+		w.setErr(fmt.Errorf("top packs: %w", err))
+		w.pack.off = true // queries read the hourly rows instead
+	}
 	write := func() {
 		flush.Stop()
 		if len(batch) == 0 {
 			return
 		}
-		w.writeBatch(batch)
+		if w.writeBatch(batch) && w.pack.saw(batch) {
+			w.packStep(false)
+		}
 		batch = batch[:0]
 	}
 	for {
@@ -185,6 +193,9 @@ func (w *Writer) run() {
 			write()
 		case <-tick.C:
 			pruneDue = true
+			if !w.pack.off && len(w.pack.stale) > 0 {
+				w.packStep(true)
+			}
 		case <-prune:
 			n, err := w.pruneStep()
 			if err != nil {
@@ -198,7 +209,7 @@ func (w *Writer) run() {
 	}
 }
 
-func (w *Writer) writeBatch(batch []event.Event) {
+func (w *Writer) writeBatch(batch []event.Event) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// The timeout bounds the wait for the writer connection and the transaction (database/sql
@@ -210,12 +221,35 @@ func (w *Writer) writeBatch(batch []event.Event) {
 	if err != nil {
 		w.failed.Add(uint64(len(batch)))
 		w.setErr(fmt.Errorf("write %d events: %w", len(batch), err))
-		return
+		return false
 	}
 	w.written.Add(uint64(len(batch)))
 	w.batches.Add(1)
 	if w.onCommit != nil {
 		w.onCommit(batch)
+	}
+	return true
+}
+
+// packStep packs closed hours for the top-N queries in a transaction of its own (after
+// the batch's: a packing error never costs events); with repack it also rewrites packs of
+// hours that received late events.
+func (w *Writer) packStep(repack bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var next map[string]int64
+	err := w.db.Write(ctx, func(tx *sql.Tx) error {
+		var err error
+		next, err = w.pack.step(context.WithoutCancel(ctx), tx, repack)
+		return err
+	})
+	if err != nil {
+		w.setErr(fmt.Errorf("top packs: %w", err))
+		return
+	}
+	w.pack.next = next
+	if repack {
+		clear(w.pack.stale)
 	}
 }
 
@@ -250,6 +284,7 @@ func (w *Writer) pruneStep() (int, error) {
 			`DELETE FROM event_minutes WHERE minute < ?`,
 			`DELETE FROM minute_counts WHERE minute < ?`,
 			`DELETE FROM event_hours WHERE hour < ?`,
+			`DELETE FROM top_packs WHERE hour < ?`,
 			`DELETE FROM ip_hours WHERE hour < ?`,
 			`DELETE FROM rule_hours WHERE hour < ?`,
 			`DELETE FROM path_hours WHERE hour < ?`,
