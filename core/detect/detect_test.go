@@ -61,6 +61,7 @@ func TestRulesFire(t *testing.T) {
 		{"';alert(String.fromCharCode(88,83,83))//", XSS, RuleXSSScript},
 		{"\\u003cimg src=x onerror=alert(1)\\u003e", XSS, RuleXSSAttrBreak},
 		{"<div style=\"width: expression(alert(1))\">", XSS, RuleXSSStyle},
+		{"\"+document.cookie+\"", XSS, RuleXSSScript},
 		{"onmouseover", XSS, RuleXSSProbe},
 		{"&#x0003C;", XSS, RuleXSSEncodedProbe},
 
@@ -100,7 +101,7 @@ func TestBenignValues(t *testing.T) {
 		"you're entirely bonkers; but I'll tell you a secret", "If not, write to the Free Software Foundation",
 		"C'est la vie -- said she", "price >= 10", "<b>bold</b> and <i>italic</i>", "me & you = us",
 		"Use 'quotes' or \"double quotes\"", "100% cotton", "#2 pencil", "email me at x--y@example.com",
-		`{"a": "b", "c": [1, 2]}`, "#include <set>", `SMALL "&" SIGN`, `"IS" STAMP`, "Rock 'n' Roll", "Map<String, Integer>", "SGVsbG8gd29ybGQhIQ==", "etc. hosts of people", "/usr is a directory",
+		`{"a": "b", "c": [1, 2]}`, "#include <set>", "What is document.cookie?", `SMALL "&" SIGN`, `"IS" STAMP`, "Rock 'n' Roll", "Map<String, Integer>", "SGVsbG8gd29ybGQhIQ==", "etc. hosts of people", "/usr is a directory",
 	} {
 		if fs := Check(v); len(fs) > 0 {
 			t.Errorf("benign %q flagged: %+v", v, fs)
@@ -240,4 +241,53 @@ func BenchmarkCheck(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestNoPanicOnRandomValues runs the detector over pseudo-random values drawn from the
+// characters attacks are made of (deterministic seed): no input may panic it.
+func TestNoPanicOnRandomValues(t *testing.T) {
+	alphabet := "'\"`<>/\\.%;:=()[]{}-+*#!&|^~@$ \t\n0123456789abcdefxuNOSRAEL\xc0\xae\xe0\x80\xff"
+	words := []string{"select", "union", "or", "and", "document", ".cookie", "alert", "on", "script", "etc", "passwd", "..", "%2e", "%u002e", "&#x3c;", "\\x3c", "/*", "*/", "--", "javascript:", "data:"}
+	seed := uint64(42)
+	next := func(n int) int {
+		seed ^= seed << 13
+		seed ^= seed >> 7
+		seed ^= seed << 17
+		return int(seed % uint64(n))
+	}
+	var b strings.Builder
+	for i := 0; i < 20000; i++ {
+		b.Reset()
+		for n := next(40); n >= 0; n-- {
+			if next(3) == 0 {
+				b.WriteString(words[next(len(words))])
+			} else {
+				b.WriteByte(alphabet[next(len(alphabet))])
+			}
+		}
+		v := b.String()
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Fatalf("panic on %q: %v", v, r)
+				}
+			}()
+			Check(v)
+			SQLClean(v)
+			SQLText(v)
+		}()
+	}
+}
+
+// FuzzCheck: go test -fuzz FuzzCheck ./core/detect explores further; the plain run checks
+// the seeds.
+func FuzzCheck(f *testing.F) {
+	for _, s := range []string{"1' or '1'='1", "<svg/onload=alert(1)>", "..%c0%af..%c0%afetc/passwd", "\"+document.cookie+\"", ".cookie", "%%32%65"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		Check(v)
+		SQLClean(v)
+		SQLText(v)
+	})
 }

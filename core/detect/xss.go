@@ -370,9 +370,18 @@ func scriptBreak(v string) (int, string) {
 		case 2:
 			called = called && breakBefore(lv[:i])
 		case 3:
-			// document.cookie, window.location, x.innerHTML=
+			// document.cookie, window.location, x.innerHTML= used in an expression: after a
+			// break-out, or followed by an operator ("What is document.cookie?" is a question)
 			k := strings.LastIndexByte(before, '.')
-			called = k == len(before)-1 && k > 0 && (jsObjects[lastWord(before[:k])] || w == "innerhtml" || w == "outerhtml")
+			obj := ""
+			if k == len(before)-1 && k > 0 {
+				obj = lastWord(before[:k])
+			}
+			called = obj != "" && (jsObjects[obj] || w == "innerhtml" || w == "outerhtml") &&
+				(after != "" && strings.ContainsRune("+;)=,", rune(after[0])) || breakBefore(before[:k-len(obj)]))
+			if called {
+				return RuleXSSScript, "uses " + obj + "." + w
+			}
 		default:
 			called = false
 		}
