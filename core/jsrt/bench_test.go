@@ -134,3 +134,37 @@ func processCPU() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkHandleShapes splits a hello-world request's cost by what the handler does: the
+// fixed cost of a request (a handler returning a Response built at start-up), building a
+// Response, an async handler (a promise goja settles), parsing the URL and setting a header.
+// Each reports CPU per request; the first is the baseline of the others.
+func BenchmarkHandleShapes(b *testing.B) {
+	cases := []struct{ name, src string }{
+		{"fixed", `const r = new Response("x"); export default { fetch(request) { return r } }`},
+		{"sync-response", `export default { fetch(request) { return new Response("x") } }`},
+		{"async-response", `export default { async fetch(request) { return new Response("x") } }`},
+		{"async-url", `export default { async fetch(request) { const u = new URL(request.url); return new Response("x" + u.pathname) } }`},
+		{"async-header", `export default { async fetch(request) { return new Response("x", { headers: { "x-version": "v1" } }) } }`},
+		{"hello-app", helloURLApp},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			v := newVM(b, c.src, newHost(), Options{})
+			ctx := context.Background()
+			req := Request{Method: "GET", URL: "https://hello.test/", Flat: []string{"user-agent", "Go-http-client/1.1", "accept-encoding", "gzip"}}
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := processCPU()
+			for i := 0; i < b.N; i++ {
+				if _, err := v.Handle(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+				if err := v.Drain(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/req")
+		})
+	}
+}

@@ -300,8 +300,10 @@
   const NOINIT = freeze(Object.create(null));
 
   // ---- Response ----
+  // What only fetched and error responses have, kept out of the common case's fields.
+  const PLAIN = freeze({ url: "", redirected: false, type: "default" });
   class Response {
-    #status; #statusText; #headers; #bytes; #used; #url; #redirected; #type;
+    #status; #statusText; #headers; #bytes; #used; #extra; // #extra: PLAIN or { url, redirected, type }
     constructor(body = null, init = undefined) {
       init = init || NOINIT;
       const status = init.status === undefined ? 200 : Num(init.status);
@@ -316,9 +318,7 @@
       this.#headers = headers;
       this.#bytes = bytes;
       this.#used = false;
-      this.#url = "";
-      this.#redirected = false;
-      this.#type = "default";
+      this.#extra = PLAIN;
     }
     get status() { return this.#status; }
     get statusText() { return this.#statusText; }
@@ -327,14 +327,14 @@
       const h = this.#headers;
       return isArr(h) ? (this.#headers = headersOver(h)) : h;
     }
-    get url() { return this.#url; }
-    get redirected() { return this.#redirected; }
-    get type() { return this.#type; }
+    get url() { return this.#extra.url; }
+    get redirected() { return this.#extra.redirected; }
+    get type() { return this.#extra.type; }
     clone() {
       if (this.#used) throw new TE("cannot clone a used response");
       const b = resBody.peek(this);
       const r = new Response(b ? new U8(b) : null, { status: this.#status, statusText: this.#statusText, headers: this.headers });
-      r.#url = this.#url; r.#redirected = this.#redirected; r.#type = this.#type;
+      r.#extra = this.#extra;
       return r;
     }
     static json(data, init = {}) {
@@ -348,7 +348,7 @@
       if (!inList([301, 302, 303, 307, 308], status)) throw new RE(`invalid redirect status ${status}`);
       return new Response(null, { status, headers: { location: new URLC(str(url)).href } });
     }
-    static error() { const r = new Response(null, { status: 200 }); r.#type = "error"; return r; }
+    static error() { const r = new Response(null, { status: 200 }); r.#extra = freeze({ url: "", redirected: false, type: "error" }); return r; }
     get [Symbol.toStringTag]() { return "Response"; }
     static {
       Response.access = bodyAccess((r) => r.#bytes, (r, x) => { r.#bytes = x; }, (r) => r.#used, (r) => { r.#used = true; });
@@ -356,7 +356,7 @@
       // a Response. Go copies the bytes out of the buffer (or encodes the string): no copy here.
       Response.finish = (r) => {
         if (r === null || typeof r !== "object" || !(#status in r)) return false;
-        if (r.#type === "error") throw new TE("the handler returned Response.error()");
+        if (r.#extra.type === "error") throw new TE("the handler returned Response.error()");
         if (r.#used) throw new TE("the handler returned a Response whose body was already read");
         const h = r.#headers, l = isArr(h) ? h : listOf(h), b = r.#bytes;
         if (b === null || typeof b === "string") host.respond(r.#status, r.#statusText, l, b, 0, 0);
