@@ -100,7 +100,7 @@ type worker struct {
 	spec   *Spec
 	lim    Limits
 	code   *compiled
-	pool   chan *vm
+	pool   vmStack
 	jobs   chan job
 	calls  sync.Map // call id → chan callReply
 	nextID atomic.Uint32
@@ -138,7 +138,7 @@ func (w *worker) start(spec *Spec) error {
 		return err
 	}
 	w.code = code
-	w.pool = make(chan *vm, w.lim.Concurrency)
+	w.pool.max = w.lim.Concurrency
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -148,7 +148,7 @@ func (w *worker) start(spec *Spec) error {
 		if err != nil {
 			return err
 		}
-		w.pool <- v
+		w.pool.put(v)
 	}
 	warm := time.Since(t0)
 	runtime.GC()
@@ -264,10 +264,8 @@ type reqState struct {
 // as soon as the VM's CPU is measured: a locked goroutine that blocks (on the channel's write
 // lock, say) costs a thread handoff each way, so encoding and sending happen unlocked.
 func (w *worker) serve(id uint32, req *Request, clock int32) {
-	var v *vm
-	select {
-	case v = <-w.pool:
-	default:
+	v := w.pool.get()
+	if v == nil {
 		nv, err := newVM(w)
 		if err != nil {
 			runtime.UnlockOSThread()
@@ -314,10 +312,36 @@ func (w *worker) serve(id uint32, req *Request, clock int32) {
 	}
 }
 
-func (w *worker) put(v *vm) {
-	select {
-	case w.pool <- v:
-	default: // more were made under load than the pool keeps
+func (w *worker) put(v *vm) { w.pool.put(v) } // more than max, made under load, are dropped
+
+// vmStack is the pool of warm runtimes, last in first out: a worker serves one request at a
+// time unless a handler awaits, so the runtime that served the last request serves the next
+// one, with its heap still in the CPU's caches. A queue (the pool was a channel) went
+// through every runtime in turn, each one cold.
+type vmStack struct {
+	mu   sync.Mutex
+	free []*vm
+	max  int
+}
+
+func (s *vmStack) get() *vm {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.free)
+	if n == 0 {
+		return nil
+	}
+	v := s.free[n-1]
+	s.free[n-1] = nil
+	s.free = s.free[:n-1]
+	return v
+}
+
+func (s *vmStack) put(v *vm) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.free) < s.max {
+		s.free = append(s.free, v)
 	}
 }
 
