@@ -36,22 +36,32 @@ func channelByName(t *testing.T, r *remote, name string) source.Channel {
 	return source.Channel{}
 }
 
-// Against a real `bulwark serve`: every channel type the console writes is accepted, reads
-// back the same (secrets only as "stored"), and "send test" reaches a real receiver on
-// loopback: a mail server with STARTTLS and authentication, a webhook that checks the
-// signature header, a syslog socket. A value the appliance refuses comes back naming its
-// field.
-func TestChannelsAgainstRealAppliance(t *testing.T) {
+// The console's adapter (remote.go) against one real `bulwark serve`: alert channels, alert
+// rules and event totals.
+func TestAdapterAgainstRealAppliance(t *testing.T) {
 	bulwark, _ := build(t)
-	data, _ := serve(t, bulwark)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	data, public := serve(t, bulwark)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	c, err := adminclient.Open(filepath.Join(data, "admin.bundle"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	r := newRemote(c)
+	for _, st := range []struct {
+		name string
+		f    func(*testing.T, context.Context, *adminclient.Client, *remote, string, string)
+	}{{"channels", testChannels}, {"rules", testRulesRoundTrip}, {"events total", testEventsTotal}} {
+		t.Run(st.name, func(t *testing.T) { st.f(t, ctx, c, newRemote(c), data, public) })
+	}
+}
+
+// Against a real `bulwark serve`: every channel type the console writes is accepted, reads
+// back the same (secrets only as "stored"), and "send test" reaches a real receiver on
+// loopback: a mail server with STARTTLS and authentication, a webhook that checks the
+// signature header, a syslog socket. A value the appliance refuses comes back naming its
+// field.
+func testChannels(t *testing.T, ctx context.Context, c *adminclient.Client, r *remote, data, public string) {
 
 	ca, err := pki.LoadOrCreateCA(t.TempDir())
 	if err != nil {
@@ -164,17 +174,7 @@ func TestChannelsAgainstRealAppliance(t *testing.T) {
 // Against a real appliance: threshold, spike and any rules written by the console read back
 // unchanged; fields the console does not edit (match.app, a "0s" quiet time) survive its
 // save; a refused value names its field.
-func TestRulesRoundTripAgainstRealAppliance(t *testing.T) {
-	bulwark, _ := build(t)
-	data, _ := serve(t, bulwark)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c, err := adminclient.Open(filepath.Join(data, "admin.bundle"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	r := newRemote(c)
+func testRulesRoundTrip(t *testing.T, ctx context.Context, c *adminclient.Client, r *remote, data, public string) {
 	if err := r.SaveChannel(ctx, source.Channel{Name: "desk", Type: source.ChannelConsole}); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,21 +12,12 @@ import (
 
 // Against a real appliance: every page of a listing carries the appliance's count of the
 // whole listing, so the events screen can say "3–4 of 5" on page two as on page one.
-func TestEventsTotalAgainstRealAppliance(t *testing.T) {
-	bulwark, _ := build(t)
-	data, public := serve(t, bulwark)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c, err := adminclient.Open(filepath.Join(data, "admin.bundle"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	r := newRemote(c)
+func testEventsTotal(t *testing.T, ctx context.Context, c *adminclient.Client, r *remote, data, public string) {
 	attack(t, data, public, "/.git/HEAD", "/.git/config", "/.env", "/.git/HEAD", "/.env")
 	// Each probe may be recorded by more than one defense: the truth is the listing itself,
 	// read whole once the writer has stored all of it.
 	var all source.EventPage
+	var err error
 	for deadline := time.Now().Add(20 * time.Second); ; {
 		if all, err = r.Events(ctx, source.EventFilter{Kind: event.Probe, Limit: 1000}); err != nil {
 			t.Fatal(err)
