@@ -77,7 +77,7 @@ type alertsScreen struct {
 	slNet                                   *widget.Select
 	chErrs                                  *fieldErrors
 	chMsg                                   *widget.Label
-	testBtn                                 *widget.Button
+	testBtn, delChBtn                       *widget.Button
 
 	history   []source.Alert
 	histTable *grid
@@ -228,8 +228,10 @@ func (v *alertsScreen) buildChannels() fyne.CanvasObject {
 	saveCh := widget.NewButtonWithIcon("Save channel", theme.DocumentSaveIcon(), v.saveChannel)
 	v.testBtn = widget.NewButtonWithIcon("Send test", theme.MailSendIcon(), v.testChannel)
 	v.testBtn.Disable()
+	v.delChBtn = widget.NewButtonWithIcon("Delete channel", theme.DeleteIcon(), v.deleteChannel)
+	v.delChBtn.Disable()
 	editor := widget.NewCard("", "Channel", container.NewVScroll(container.NewVBox(f.box,
-		container.NewHBox(newCh, saveCh, v.testBtn), v.chMsg)))
+		container.NewHBox(newCh, saveCh, v.testBtn, v.delChBtn), v.chMsg)))
 	split := container.NewHSplit(widget.NewCard("", "Channels", v.chanTable), editor)
 	split.Offset = 0.5
 	return split
@@ -698,6 +700,7 @@ func (v *alertsScreen) editChannel(c source.Channel) {
 		v.slCA.SetText(s.CACert)
 	}
 	setEnabled(v.testBtn, c.Name != "")
+	setEnabled(v.delChBtn, c.Name != "")
 	v.chErrs.clear()
 	v.chMsg.SetText("")
 }
@@ -865,6 +868,29 @@ func (v *alertsScreen) saveChannel() {
 		}
 		v.editChannel(saved)
 		v.ok(v.chMsg, "channel "+c.Name+" saved; Send test delivers a test alert through it")
+		v.refresh()
+	})
+}
+
+// deleteChannel removes the saved channel in the editor; the appliance refuses while a
+// rule uses it, and says which.
+func (v *alertsScreen) deleteChannel() {
+	name := v.chLoaded.Name
+	if name == "" {
+		return
+	}
+	act(v.s, func(ctx context.Context) error { return v.s.app.DeleteChannel(ctx, name) }, func(err error) {
+		if err != nil {
+			v.chErrs.clear()
+			if v.chErrs.fromAppliance(err) {
+				v.fail(v.chMsg, "channel "+name+" was not deleted: see the marked field")
+				return
+			}
+			v.fail(v.chMsg, errText("delete "+name, err))
+			return
+		}
+		v.newChannel()
+		v.ok(v.chMsg, "channel "+name+" deleted")
 		v.refresh()
 	})
 }

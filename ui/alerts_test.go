@@ -295,6 +295,21 @@ func TestWebhookSyslogAndConsoleChannels(t *testing.T) {
 	if got := h.lastCall("SaveChannel").Args[0].(source.Channel); got.Type != "console" || got.Webhook != nil || got.Email != nil || got.Syslog != nil {
 		t.Fatalf("console channel %+v", got)
 	}
+
+	// Delete: an unused channel goes; one a rule uses stays, and the editor says which rule.
+	h.act(func() { test.Tap(v.delChBtn) })
+	if _, ok := h.app.Channel("desk"); ok || !strings.Contains(v.chMsg.Text, "desk deleted") || !v.delChBtn.Disabled() {
+		t.Fatalf("delete desk: %q", v.chMsg.Text)
+	}
+	for i, c := range v.channels {
+		if c.Name == "ops-mail" {
+			h.act(func() { v.chanTable.pick(i) })
+		}
+	}
+	h.act(func() { test.Tap(v.delChBtn) })
+	if _, ok := h.app.Channel("ops-mail"); !ok || !strings.Contains(v.chErrs.text("name"), "used by rules [probe spike sandbox crash]") {
+		t.Fatalf("delete a used channel: %q / %q", v.chErrs.text("name"), v.chMsg.Text)
+	}
 }
 
 // The scripted steps the end-to-end test drives the real window with fill the same editor

@@ -164,6 +164,13 @@ func testChannels(t *testing.T, ctx context.Context, c *adminclient.Client, r *r
 		t.Fatalf("console channel %+v", g)
 	}
 
+	if err := r.DeleteChannel(ctx, "siem"); err != nil {
+		t.Fatal(err)
+	}
+	if cs, _ := r.Channels(ctx); len(cs) != 3 {
+		t.Fatalf("after deleting siem: %+v", cs)
+	}
+
 	// The appliance's own check, mapped to the field: a syslog collector without a host.
 	bad := source.Channel{Name: "siem2", Type: source.ChannelSyslog, Syslog: &source.SyslogSettings{Network: "udp", Port: 514}}
 	if err := r.SaveChannel(ctx, bad); !errors.As(err, &fe) || fe.Field != "syslog.addr" {
@@ -271,6 +278,9 @@ func testRulesRoundTrip(t *testing.T, ctx context.Context, c *adminclient.Client
 	}
 
 	var fe *source.FieldError
+	if err := r.DeleteChannel(ctx, "desk"); !errors.As(err, &fe) || fe.Field != "name" || !strings.Contains(fe.Message, "used by rules") {
+		t.Fatalf("deleting a channel rules use: %v", err)
+	}
 	bad := source.AlertRule{Name: "too fast", Type: source.RuleSpike, Factor: 3, Window: 90 * time.Second, Channels: []string{"desk"}, Enabled: true}
 	if err := r.SaveAlertRule(ctx, bad); !errors.As(err, &fe) || fe.Field != "window" {
 		t.Fatalf("refusal: %v", err)

@@ -875,6 +875,16 @@ func (r *remote) SaveChannel(ctx context.Context, c source.Channel) error {
 	return nil
 }
 
+func (r *remote) DeleteChannel(ctx context.Context, name string) error {
+	if err := r.c.DeleteChannel(ctx, name); err != nil {
+		return wrap(err)
+	}
+	r.mu.Lock()
+	delete(r.channels, name)
+	r.mu.Unlock()
+	return nil
+}
+
 func (r *remote) TestChannel(ctx context.Context, name string) error {
 	d, err := r.c.TestChannel(ctx, name)
 	if err != nil {

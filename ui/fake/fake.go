@@ -703,6 +703,34 @@ func (a *Appliance) SaveChannel(ctx context.Context, c source.Channel) error {
 	return nil
 }
 
+// DeleteChannel implements source.Appliance; like the appliance it refuses a channel a rule
+// uses.
+func (a *Appliance) DeleteChannel(ctx context.Context, name string) error {
+	if err := a.wait(ctx, "DeleteChannel", true, name); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var users []string
+	for _, r := range a.rules {
+		for _, c := range r.Channels {
+			if c == name {
+				users = append(users, r.Name)
+			}
+		}
+	}
+	if len(users) > 0 {
+		return &source.FieldError{Field: "name", Message: fmt.Sprintf("channel %q is used by rules %v: change them first", name, users)}
+	}
+	for i, c := range a.channels {
+		if c.Name == name {
+			a.channels = append(a.channels[:i], a.channels[i+1:]...)
+			return nil
+		}
+	}
+	return &source.FieldError{Field: "name", Message: fmt.Sprintf("no alert channel %q", name)}
+}
+
 // TestChannel implements source.Appliance.
 func (a *Appliance) TestChannel(ctx context.Context, name string) error {
 	return a.wait(ctx, "TestChannel", true, name)

@@ -53,6 +53,8 @@ type Appliance interface {
 	DeleteAlertRule(ctx context.Context, name string) error
 	Channels(ctx context.Context) ([]Channel, error)
 	SaveChannel(ctx context.Context, c Channel) error
+	// DeleteChannel removes a channel; the appliance refuses while a rule uses it.
+	DeleteChannel(ctx context.Context, name string) error
 	TestChannel(ctx context.Context, name string) error
 	AlertHistory(ctx context.Context, limit int) ([]Alert, error)
 	Acknowledge(ctx context.Context, id int64) error
