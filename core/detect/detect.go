@@ -224,3 +224,25 @@ func sqlSyntax(t []token) bool {
 	}
 	return false
 }
+
+// CheckPath analyses a request path as sent (still percent-encoded) for dot-dot segments
+// only: a path is where system-looking names (/home/..., /etc/...) are ordinary routes, so
+// the value checks for system files and absolute paths do not apply to it. It returns at most
+// one finding.
+func CheckPath(raw string) []Finding {
+	if strings.IndexByte(raw, '.') < 0 && strings.IndexByte(raw, '%') < 0 && strings.IndexByte(raw, '\\') < 0 {
+		return nil
+	}
+	sc := pool.Get().(*scratch)
+	defer pool.Put(sc)
+	if len(raw) > maxValue {
+		raw = raw[:maxValue]
+	}
+	sc.vars = variants(raw, sc.vars)
+	for _, f := range sc.vars {
+		if r, m := dotdot(normPath(f)); r != 0 {
+			return []Finding{{Rule: r, Kind: Traversal, Msg: m + " in the path", Form: f}}
+		}
+	}
+	return nil
+}

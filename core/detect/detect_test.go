@@ -109,6 +109,21 @@ func TestBenignValues(t *testing.T) {
 	}
 }
 
+// TestCheckPath: dot-dot segments in a raw path in any encoding; routes that look like
+// system directories are not traversal.
+func TestCheckPath(t *testing.T) {
+	for _, p := range []string{"/static/..%c0%af..%c0%afetc/passwd", "/a/%2e%2e/%2e%2e/%2e%2e/x", "/files/..%5c..%5cwin.ini", "/x/..;/..;/admin"} {
+		if fs := CheckPath(p); len(fs) != 1 || fs[0].Rule != RuleTraversalDotDot {
+			t.Errorf("%q: %+v", p, fs)
+		}
+	}
+	for _, p := range []string{"/home/user/settings", "/etc/passwd-guide.html", "/docs/v1.2/..x", "/a.b.c/d", "/search", "/files/report..pdf"} {
+		if fs := CheckPath(p); len(fs) != 0 {
+			t.Errorf("benign path %q: %+v", p, fs)
+		}
+	}
+}
+
 // TestSQLOpinions: the second opinion the WAF asks before overruling a noisy CRS rule.
 func TestSQLOpinions(t *testing.T) {
 	for _, v := range []string{`"IS" STAMP`, `CHRISTMAS STOCKING "NOT" STUFFER`, "80% ACRYLIC AND 20% WOOL"} {

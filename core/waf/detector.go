@@ -1,8 +1,11 @@
 package waf
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"strings"
 
@@ -15,7 +18,7 @@ const detectScore = 5
 
 // arg is one request parameter as the application will read it.
 type arg struct {
-	collection string // ARGS_GET or ARGS_POST, as CRS names them
+	collection string // ARGS_GET, ARGS_POST or FILES (an upload's file name), as CRS names them
 	name       string
 	value      string
 }
@@ -33,8 +36,10 @@ func argsOf(r *http.Request, req *Request) []arg {
 	if len(req.Body) == 0 {
 		return out
 	}
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	ct, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch {
+	case ct == "multipart/form-data" && params["boundary"] != "":
+		out = multipartArgs(out, req.Body, params["boundary"])
 	case ct == "application/x-www-form-urlencoded":
 		out = splitForm(out, "ARGS_POST", string(req.Body))
 	case ct == "application/json" || strings.HasPrefix(ct, "application/") && strings.HasSuffix(ct, "+json"):
@@ -44,6 +49,29 @@ func argsOf(r *http.Request, req *Request) []arg {
 		if d.Decode(&v) == nil {
 			out = flattenJSON(out, "json", v, 0)
 		}
+	}
+	return out
+}
+
+// multipartArgs reads the fields of a multipart body (as far as the inspected part of the
+// body goes): a field's value as ARGS_POST, an upload's file name as FILES (the file's
+// content is not a parameter).
+func multipartArgs(out []arg, body []byte, boundary string) []arg {
+	mr := multipart.NewReader(bytes.NewReader(body), boundary)
+	for len(out) < maxArgs {
+		p, err := mr.NextPart()
+		if err != nil {
+			break
+		}
+		name := p.FormName()
+		if fn := p.FileName(); fn != "" || p.Header.Get("Content-Type") != "" && !strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
+			if fn != "" {
+				out = append(out, arg{"FILES", name, fn})
+			}
+			continue
+		}
+		v, _ := io.ReadAll(io.LimitReader(p, int64(len(body))))
+		out = append(out, arg{"ARGS_POST", name, string(v)})
 	}
 	return out
 }
@@ -148,6 +176,20 @@ func excluded(excl []txExclusion, rule int, coll, name string) bool {
 		}
 	}
 	return false
+}
+
+// detectPath runs the detector's dot-dot check over the request path as sent.
+func detectPath(req *Request, excl []txExclusion) []Match {
+	path, _, _ := strings.Cut(req.URI, "?")
+	var out []Match
+	for _, f := range detect.CheckPath(path) {
+		if excluded(excl, f.Rule, "REQUEST_FILENAME", "") {
+			continue
+		}
+		out = append(out, Match{RuleID: f.Rule, Msg: detect.Rules[f.Rule] + ": " + f.Msg, Severity: "critical",
+			Variable: "REQUEST_FILENAME", Data: truncate(path, maxData)})
+	}
+	return out
 }
 
 // detectArgs runs the second detector over every parameter and returns its findings as

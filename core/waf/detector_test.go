@@ -2,6 +2,7 @@ package waf
 
 import (
 	"encoding/json"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -153,4 +154,51 @@ func atoi(s string) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
+}
+
+// Multipart fields and upload file names, and the request path as sent, are read too.
+func TestDetectorMultipartAndPath(t *testing.T) {
+	rec := &recorder{}
+	w := newTestWAF(t, config.Default().WAF, rec, nil)
+	srv, c := tlsFront(t, w)
+	multipartBody := func(field, value, fileName string) (string, string) {
+		var b strings.Builder
+		mw := multipart.NewWriter(&b)
+		mw.WriteField("title", "Spring planting")
+		mw.WriteField(field, value)
+		fw, _ := mw.CreateFormFile("upload", fileName)
+		fw.Write([]byte("GIF89a plain bytes"))
+		mw.Close()
+		return mw.FormDataContentType(), b.String()
+	}
+	check := func(what string, code int, variable string) {
+		t.Helper()
+		ev := rec.take()
+		if code != 403 {
+			t.Fatalf("%s: %d, want 403 (%+v)", what, code, ev)
+		}
+		for _, e := range ev {
+			var d struct{ Variable string }
+			json.Unmarshal(e.Detail, &d)
+			if detect.Ours(atoi(e.Rule)) && d.Variable == variable {
+				return
+			}
+		}
+		t.Fatalf("%s: no detector event on %s: %+v", what, variable, ev)
+	}
+	ct, body := multipartBody("comment", "x\" onmouseover=\"alert(1)", "photo.gif")
+	code, _ := do(t, c, "POST", srv.URL+"/upload", ct, body)
+	check("multipart field", code, "ARGS_POST:comment")
+	ct, body = multipartBody("comment", "nice", "..%c0%af..%c0%af..%c0%afetc%c0%afpasswd")
+	code, _ = do(t, c, "POST", srv.URL+"/upload", ct, body)
+	check("upload file name", code, "FILES:upload")
+	ct, body = multipartBody("comment", "Lovely tomatoes this year", "photo.gif")
+	if code, _ := do(t, c, "POST", srv.URL+"/upload", ct, body); code != 200 {
+		t.Fatalf("benign multipart: %d %+v", code, rec.take())
+	}
+	code, _ = get(t, c, srv.URL+"/static/..%c0%af..%c0%af..%c0%afetc/issue")
+	check("path", code, "REQUEST_FILENAME")
+	if code, _ := get(t, c, srv.URL+"/home/user/v1.2/settings"); code != 200 {
+		t.Fatalf("benign path: %d %+v", code, rec.take())
+	}
 }

@@ -15,8 +15,8 @@
 // (sensitive files and extensions), everything else waf. One event per rule match, with the
 // rule id, message, matched variable, matched data (truncated) and the anomaly score.
 //
-// A second detector (package detect) runs in the same stage over every query, form and JSON
-// parameter: it parses values as SQL, HTML/JavaScript and paths after decoding them as an
+// A second detector (package detect) runs in the same stage over every query, form, JSON and
+// multipart parameter, upload file names and the path as sent: it parses values as SQL, HTML/JavaScript and paths after decoding them as an
 // application would, and a finding blocks on its own (rule ids 99101-99108 sqli, 99201-99208
 // xss, 99301-99304 traversal; the modes and exclusions apply to them as to CRS ids). It also
 // overrules a few CRS rules that are noisy on ordinary text (942100, 942540, 942190, 942270,

@@ -102,7 +102,7 @@ func (w *WAF) Middleware(next http.Handler) http.Handler {
 		if !w.crsOnly {
 			args := argsOf(r, req)
 			res = vetoNoisy(e, req, excl, res, args)
-			found = detectArgs(args, excl)
+			found = append(detectPath(req, excl), detectArgs(args, excl)...)
 		}
 		status := res.Status
 		if !res.Block && len(found) > 0 {
