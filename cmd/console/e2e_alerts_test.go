@@ -3,6 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,7 +106,8 @@ func sessionBus(t *testing.T) (string, *notifier) {
 
 // The alert path end to end, through the real window under Xvfb: the console's channel
 // editor creates an e-mail channel (STARTTLS with a private CA, authentication) on a real
-// appliance and "Send test" delivers a mail to a real SMTP server on loopback; its rule
+// appliance and "Send test" delivers a mail to a real SMTP server on loopback (and, for a
+// webhook and a syslog channel made the same way, a signed post and a datagram); its rule
 // editor creates an "any" rule; an attack fires it, the appliance mails the alert, and the
 // console raises a desktop notification over a private D-Bus session bus (received by a
 // real org.freedesktop.Notifications owner) and shows the alert in its status bar.
@@ -119,6 +124,18 @@ func TestEndToEndAlertChannelNotificationAndBadge(t *testing.T) {
 	mb := newMailbox(t, ca, "alerts", "s3cret")
 	host, port := hostPort(mb.Addr)
 	bus, notes := sessionBus(t)
+	sigs := make(chan string, 8)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		io.Copy(io.Discard, req.Body)
+		sigs <- req.Header.Get("X-Bulwark-Signature")
+	}))
+	defer hook.Close()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	shost, sport := hostPort(pc.LocalAddr().String())
 
 	pem := strings.ReplaceAll(strings.TrimSpace(string(ca.CertPEM)), "\n", `\n`)
 	script := strings.Join([]string{
@@ -128,6 +145,12 @@ func TestEndToEndAlertChannelNotificationAndBadge(t *testing.T) {
 		"set Channel/From=bulwark@example.test", "set Channel/To=ops@example.test", "set Channel/CA=" + pem,
 		"tap Channel/Save channel", "until channel ops-mail saved",
 		"tap Channel/Send test", "until test alert delivered to ops-mail",
+		"tap Channel/New channel", "set Channel/Name=ops-hook", "set Channel/Type=webhook", "set Channel/URL=" + hook.URL + "/alerts",
+		"set Channel/Sign posts (HMAC-SHA256, X-Bulwark-Signature)=true", "set Channel/Secret=k3y", "set Channel/Retries=0",
+		"tap Channel/Save channel", "until channel ops-hook saved", "tap Channel/Send test", "until test alert delivered to ops-hook",
+		"tap Channel/New channel", "set Channel/Name=siem", "set Channel/Type=syslog", "set Channel/Transport=udp",
+		"set Channel/Server=" + shost, "set Channel/Port=" + strconv.Itoa(sport), "set Channel/App name=bulwark-e2e",
+		"tap Channel/Save channel", "until channel siem saved", "tap Channel/Send test", "until test alert delivered to siem",
 		"tab Rules", "tap Rule/New rule", "set Rule/Name=git-probe", "set Rule/Type=any", "set Rule/Event kind=probe",
 		"set Rule/Min severity=info", "set Rule/Channels=ops-mail", "tap Rule/Save rule", "until rule git-probe saved",
 		"summary", "say ready", "until badge=", "summary",
@@ -175,6 +198,19 @@ func TestEndToEndAlertChannelNotificationAndBadge(t *testing.T) {
 	}
 	if !strings.Contains(testMail, "Subject: [bulwark info] test alert") {
 		t.Fatalf("the test mail:\n%s\nconsole:\n%s", testMail, log)
+	}
+	select {
+	case s := <-sigs:
+		if !strings.HasPrefix(s, "sha256=") {
+			t.Fatalf("webhook test post signed %q", s)
+		}
+	default:
+		t.Fatalf("Send test on the webhook channel posted nothing\n%s", log)
+	}
+	buf := make([]byte, 2048)
+	pc.SetReadDeadline(time.Now().Add(time.Second))
+	if n, _, err := pc.ReadFrom(buf); err != nil || !strings.Contains(string(buf[:n]), "bulwark-e2e") {
+		t.Fatalf("Send test on the syslog channel: %q %v", buf[:n], err)
 	}
 	// The alert itself reaches the channel the console made.
 	if m := mb.wait(t, 15*time.Second); !strings.Contains(m, "git-probe") {
