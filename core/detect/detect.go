@@ -99,20 +99,21 @@ func Check(v string) []Finding {
 	var out []Finding
 	var sqlDone, xssDone, travDone bool
 	for _, f := range sc.vars {
+		lf := lowerASCII(f)
 		if !sqlDone {
-			if r, m := sc.sql.check(f); r != 0 {
+			if r, m := sc.sql.check(f, lf); r != 0 {
 				out = append(out, Finding{Rule: r, Kind: SQLi, Msg: m, Form: f})
 				sqlDone = true
 			}
 		}
 		if !xssDone {
-			if r, m := (xssScan{}).check(f); r != 0 {
+			if r, m := (xssScan{}).check(f, lf); r != 0 {
 				out = append(out, Finding{Rule: r, Kind: XSS, Msg: m, Form: f})
 				xssDone = true
 			}
 		}
 		if !travDone {
-			if r, m := (travScan{}).check(f); r != 0 {
+			if r, m := (travScan{}).check(f, lf); r != 0 {
 				out = append(out, Finding{Rule: r, Kind: Traversal, Msg: m, Form: f})
 				travDone = true
 			}
@@ -127,7 +128,7 @@ func Check(v string) []Finding {
 	}
 	if !travDone {
 		if d := b64Path(strings.TrimSpace(v)); d != "" && utf8.ValidString(d) {
-			if r, m := (travScan{}).check(d); r != 0 {
+			if r, m := (travScan{}).check(d, lowerASCII(d)); r != 0 {
 				out = append(out, Finding{Rule: r, Kind: Traversal, Msg: m + " (base64)", Form: d})
 			}
 		}
@@ -146,7 +147,7 @@ func SQLClean(v string) bool {
 	defer pool.Put(sc)
 	sc.vars = variants(v, sc.vars)
 	for _, f := range sc.vars {
-		if r, _ := sc.sql.check(f); r != 0 {
+		if r, _ := sc.sql.check(f, lowerASCII(f)); r != 0 {
 			return false
 		}
 	}
@@ -186,7 +187,7 @@ func SQLText(v string) bool {
 	defer pool.Put(sc)
 	sc.vars = variants(v, sc.vars)
 	for _, f := range sc.vars {
-		if r, _ := sc.sql.check(f); r != 0 {
+		if r, _ := sc.sql.check(f, lowerASCII(f)); r != 0 {
 			return false
 		}
 		for _, tail := range []string{f, afterQuote(f, '\''), afterQuote(f, '"')} {

@@ -47,8 +47,9 @@ type sqlScan struct {
 	toks []token
 }
 
-// SQLi reports the first SQL injection rule v triggers, with its message, or 0.
-func (s *sqlScan) check(v string) (int, string) {
+// check reports the first SQL injection rule v triggers, with its message, or 0. lv is v
+// lower-cased (every context's tail is a suffix of v, so of lv too).
+func (s *sqlScan) check(v, lv string) (int, string) {
 	for _, ctx := range []struct {
 		c    sqlCtx
 		tail string
@@ -64,7 +65,7 @@ func (s *sqlScan) check(v string) (int, string) {
 			continue
 		}
 		var versioned bool
-		s.toks, versioned = sqlTokens(ctx.tail, s.toks)
+		s.toks, versioned, _ = sqlTokensL(ctx.tail, lv[len(v)-len(ctx.tail):], s.toks)
 		if versioned && ctx.c != ctxBare {
 			return RuleSQLiVersioned, "MySQL versioned comment after leaving a string or number"
 		}

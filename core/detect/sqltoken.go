@@ -72,13 +72,18 @@ func isSpace(c byte) bool {
 // whitespace, /*! ... */ is code (MySQL versioned comments), -- and # end the statement.
 // versioned reports a /*! comment.
 func sqlTokens(s string, out []token) (toks []token, versioned bool) {
-	toks, versioned, _ = sqlTokensC(s, out)
+	toks, versioned, _ = sqlTokensL(s, lowerASCII(s), out)
 	return toks, versioned
 }
 
 // sqlTokensC is sqlTokens that also reports a closed /* */ comment (inline).
 func sqlTokensC(s string, out []token) (toks []token, versioned, inline bool) {
-	ls := lowerASCII(s) // words are sliced from it: one allocation per value at most
+	return sqlTokensL(s, lowerASCII(s), out)
+}
+
+// sqlTokensL is sqlTokensC with ls, s lower-cased (words are sliced from it), given by a
+// caller that lower-cases a value once for all its tails.
+func sqlTokensL(s, ls string, out []token) (toks []token, versioned, inline bool) {
 	toks = out[:0]
 	i := 0
 	for i < len(s) && len(toks) < maxTokens {

@@ -96,7 +96,7 @@ func normPath(v string) string {
 }
 
 // check returns the first traversal rule v (one decoded form of a value) triggers.
-func (travScan) check(v string) (int, string) {
+func (travScan) check(v, lv string) (int, string) {
 	if !strings.ContainsAny(v, "./\\%0:") {
 		return 0, ""
 	}
@@ -105,7 +105,11 @@ func (travScan) check(v string) (int, string) {
 		return r, m
 	}
 	if strings.IndexByte(p, '/') >= 0 || strings.IndexByte(strings.TrimSpace(p), ' ') < 0 {
-		if r, m := sysFile(p); r != 0 {
+		lp := lv
+		if p != v {
+			lp = lowerASCII(p)
+		}
+		if r, m := sysFile(lp); r != 0 {
 			return r, m
 		}
 	}
@@ -194,8 +198,7 @@ func nameEnds(seg, name string) bool {
 
 // sysFile finds a system file path: its segments in order, joined by separators. It reads
 // each segment once and looks its name up, so the work is linear in len(p).
-func sysFile(p string) (int, string) {
-	lp := lowerASCII(p)
+func sysFile(lp string) (int, string) {
 	for i := 0; i < len(lp); i++ {
 		if i > 0 && !isSep(lp[i-1]) && lp[i-1] != ':' && lp[i-1] != '=' {
 			continue

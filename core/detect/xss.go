@@ -33,7 +33,7 @@ var urlAttrs = map[string]bool{
 type xssScan struct{}
 
 // check returns the first XSS rule v (one decoded form of a value) triggers.
-func (xssScan) check(v string) (int, string) {
+func (xssScan) check(v, lv string) (int, string) {
 	if r, m := scanTags(v); r != 0 {
 		return r, m
 	}
@@ -43,7 +43,7 @@ func (xssScan) check(v string) (int, string) {
 	if r, m := jsURL(v, true); r != 0 {
 		return r, m
 	}
-	if r, m := scriptBreak(v); r != 0 {
+	if r, m := scriptBreak(lv); r != 0 {
 		return r, m
 	}
 	if r, m := cssScript(v); r != 0 {
@@ -335,8 +335,7 @@ var jsObjects = map[string]bool{"document": true, "window": true, "top": true, "
 // scriptBreak finds a script context break-out: a quote or '</script>' and then an
 // operator or ';' and a sink, e.g. ";alert(1)//, '-prompt`1`-', "+document.cookie+". It
 // reads the value's identifiers once.
-func scriptBreak(v string) (int, string) {
-	lv := lowerASCII(v)
+func scriptBreak(lv string) (int, string) {
 	for i := 0; i < len(lv); i++ {
 		if !isWordStart(lv[i]) || i > 0 && isWordChar(lv[i-1]) {
 			continue
