@@ -79,12 +79,17 @@ func Check(v string) []Finding {
 	if len(v) < 2 || plain(v) {
 		return nil
 	}
+	return analyse(v)
+}
+
+// analyse is Check without the plain-value shortcut.
+func analyse(v string) []Finding {
 	if len(v) > maxValue {
 		// long values are read in overlapping windows, so padding does not hide a payload
 		// and the work stays linear in len(v)
 		for off := 0; off < len(v); off += maxValue - windowOverlap {
 			end := min(off+maxValue, len(v))
-			if f := Check(v[off:end]); len(f) > 0 {
+			if f := analyse(v[off:end]); len(f) > 0 {
 				return f
 			}
 			if end == len(v) {
@@ -154,20 +159,37 @@ func SQLClean(v string) bool {
 	return true
 }
 
-// plain says whether v holds only letters, digits, spaces and harmless punctuation without
+// plain says whether v holds only letters, digits, spaces and harmless punctuation (',', '-',
+// and '.' between words) without
 // any SQL word that could start an injection, so no rule can match (the common case of
 // benign traffic, answered without decoding).
 func plain(v string) bool {
+	dots := false
 	for i := 0; i < len(v); i++ {
 		c := v[i]
-		if !(isWordChar(c) && c < 0x80 || c == ' ' || c == '-' || c == ',' || c == '@' && false) {
+		if c == '.' {
+			dots = true
+			continue
+		}
+		if !(isWordChar(c) && c < 0x80 || c == ' ' || c == '-' || c == ',') {
 			return false
 		}
 	}
-	// bare SQL starts with a keyword: " or 1=1" needs '=', but "AND 1", "ORDER BY 1" do not
-	lv := strings.ToLower(strings.TrimSpace(v))
-	for _, w := range []string{"or ", "and ", "order ", "group ", "having ", "union ", "select ", "xor ", "waitfor ", "limit "} {
-		if strings.HasPrefix(lv, w) || strings.Contains(lv, " "+w) {
+	// a dot matters in one word (boot.ini, web.config) or doubled (..2f), not in a sentence
+	if dots && (strings.IndexByte(strings.TrimSpace(v), ' ') < 0 || strings.Contains(v, "..")) {
+		return false
+	}
+	// with these characters SQL needs a comment, UNION/SELECT, or a value that starts (after
+	// a number) with a keyword: " or true", "ORDER BY 1", "5 AND 1"
+	lv := lowerASCII(v)
+	if strings.Contains(lv, "--") || strings.Contains(lv, "union") || strings.Contains(lv, "select") {
+		return false
+	}
+	w := strings.TrimLeft(lv, " -")
+	w = strings.TrimLeft(w, "0123456789.")
+	w = strings.TrimLeft(w, " ")
+	for _, k := range []string{"or ", "and ", "xor ", "order ", "group ", "having ", "limit ", "waitfor ", "procedure "} {
+		if strings.HasPrefix(w, k) || w == strings.TrimSpace(k) {
 			return false
 		}
 	}

@@ -306,3 +306,38 @@ func FuzzCheck(f *testing.F) {
 		SQLText(v)
 	})
 }
+
+// TestPlainShortcutHidesNothing: whatever the plain-value shortcut lets through without
+// analysis, the full analysis finds nothing in either (pseudo-random values over the
+// shortcut's alphabet and the SQL and file words that matter to it).
+func TestPlainShortcutHidesNothing(t *testing.T) {
+	words := []string{"or", "and", "true", "null", "order", "by", "union", "select", "1", "5", "etc", "passwd", "boot.ini", "web.config", "onload", "onclick", "..", ".", "-", "--", ",", "x", "Having", "limit", "current_user", "sleep", "waitfor", "delay"}
+	seed := uint64(7)
+	next := func(n int) int {
+		seed ^= seed << 13
+		seed ^= seed >> 7
+		seed ^= seed << 17
+		return int(seed % uint64(n))
+	}
+	plainSeen := 0
+	for i := 0; i < 50000; i++ {
+		var b strings.Builder
+		for n := next(6); n >= 0; n-- {
+			b.WriteString(words[next(len(words))])
+			if next(3) > 0 {
+				b.WriteByte(' ')
+			}
+		}
+		v := b.String()
+		if len(v) < 2 || !plain(v) {
+			continue
+		}
+		plainSeen++
+		if fs := analyse(v); len(fs) > 0 {
+			t.Fatalf("plain(%q) but the analysis finds %+v", v, fs)
+		}
+	}
+	if plainSeen < 1000 {
+		t.Fatalf("only %d plain values generated: the test says nothing", plainSeen)
+	}
+}
