@@ -27,7 +27,9 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,6 +55,8 @@ const (
 	srcReferer               // the Referer header
 	srcPath                  // the path, raw and decoded
 	srcCookieRaw             // the Cookie header as sent (REQUEST_HEADERS reads it whole)
+	srcQueryDec              // QUERY_STRING after urlDecodeUni (see decodedSources)
+	srcBodyDec               // REQUEST_BODY after urlDecodeUni
 	nSources     = iota
 	srcFull      = 1 << 15
 
@@ -83,6 +87,23 @@ type check struct {
 	urlEnc    bool           // @validateUrlEncoding
 	mixed     bool           // a variable joins bytes of several sources in one value
 	joint     int            // sources judged together (REQUEST_BODY: raw and processed)
+	// trims: a transformation cuts whitespace off the ends of a value, so the value the
+	// operator sees no longer starts or ends at a line mark (no anchored factors, no
+	// verification)
+	trims bool
+	// reach: the rule runs at the engine's paranoia level (its paranoia-level tag); only
+	// reachable rules are worth verifying (an unreachable one is never evaluated anyway)
+	reach  bool
+	big    bool        // the expression is large enough to be worth verifying (bigRx)
+	verify []*verifier // per tier, compiled on first use
+}
+
+// verifier is a rule's regular expression specialised to a tier's alphabet, case folded:
+// on a line-framed text over that alphabet it matches whenever the rule's operator would
+// match one of the values (see refutes).
+type verifier struct {
+	once sync.Once
+	re   *regexp.Regexp
 }
 
 // owner is one use of a factor: by check, in tier.
@@ -97,6 +118,7 @@ type gate struct {
 	owners [][]owner               // per factor id
 	ac     ahocorasick.AhoCorasick // every factor of every rule in every tier
 	nPats  int
+	maxPat int // length of the longest factor
 	mu     sync.Mutex
 	cache  map[planKey]*plan
 }
@@ -144,6 +166,7 @@ type plan struct {
 type decision struct {
 	tier    int8
 	anch    bool // facs and singles are the anchored set
+	check   int32
 	id      int
 	src     int
 	facs    []int32
@@ -153,7 +176,7 @@ type decision struct {
 // maxCache bounds the remembered alphabet combinations; the map is dropped when full.
 const maxCache = 4096
 
-func newGate(rules []types.RuleMetadata) *gate {
+func newGate(rules []types.RuleMetadata, pl int) *gate {
 	g := &gate{cache: map[planKey]*plan{}}
 	afterSkip := 0
 	for _, r := range rules {
@@ -171,6 +194,12 @@ func newGate(rules []types.RuleMetadata) *gate {
 			afterSkip = 10
 		}
 		if c, ok := analyse(r.ID(), raw); ok {
+			c.reach = reachableAt(r.Tags(), pl)
+			c.big = c.re != nil && len(c.re.String()) >= bigRx
+			c.verify = make([]*verifier, len(tiers))
+			for ti := range c.verify {
+				c.verify[ti] = &verifier{}
+			}
 			g.checks = append(g.checks, c)
 		}
 	}
@@ -238,6 +267,9 @@ func newGate(rules []types.RuleMetadata) *gate {
 				if !ok {
 					continue
 				}
+				if anch && c.tierOK[ti] && slices.Equal(ids32, c.tierFacs[ti]) && bytes.Equal(ones, c.tierOne[ti]) {
+					continue // no better than the plain set (its owners would only be visited twice)
+				}
 				for _, id := range ids32 {
 					for int(id) >= len(g.owners) {
 						g.owners = append(g.owners, nil)
@@ -255,6 +287,9 @@ func newGate(rules []types.RuleMetadata) *gate {
 	b := ahocorasick.NewAhoCorasickBuilder(ahocorasick.Opts{AsciiCaseInsensitive: true, MatchKind: ahocorasick.StandardMatch, DFA: true})
 	g.ac = b.Build(pats)
 	g.nPats = len(pats)
+	for _, f := range pats {
+		g.maxPat = max(g.maxPat, len(f))
+	}
 	return g
 }
 
@@ -296,8 +331,13 @@ func analyse(id int, raw string) (check, bool) {
 	for _, a := range splitActions(actions) {
 		if strings.HasPrefix(a, "t:") {
 			c.trans = append(c.trans, strings.TrimSpace(a[2:]))
+			switch strings.ToLower(strings.TrimSpace(a[2:])) {
+			case "trim", "trimleft", "trimright":
+				c.trims = true
+			}
 		}
 	}
+	decodedSources(&c, vars, actions)
 	if strings.HasPrefix(op, "!") || strings.Contains(op, "%{") {
 		return check{}, false
 	}
@@ -346,6 +386,35 @@ func analyse(id int, raw string) (check, bool) {
 		return check{}, false
 	}
 	return c, true
+}
+
+// decodedSources: a rule that reads only QUERY_STRING and REQUEST_BODY and url-decodes
+// them first (931110, Remote File Inclusion) is judged on the decoded texts themselves, which
+// the gate computes exactly as Coraza's urlDecodeUni does (no %u escape in them, else
+// their alphabet is everything). Measured: the '%40' of an e-mail address made the raw
+// body's decoded alphabet "anything", so 931110 ran its expression on every form POST.
+// Not with multiMatch (the operator would also see the raw value).
+func decodedSources(c *check, vars, actions string) {
+	i := 0
+	for i < len(c.trans) && strings.EqualFold(c.trans[i], "none") {
+		i++
+	}
+	if i == len(c.trans) || !strings.EqualFold(c.trans[i], "urlDecodeUni") || strings.Contains(strings.ToLower(actions), "multimatch") {
+		return
+	}
+	src := 0
+	for _, v := range strings.Split(vars, "|") {
+		switch strings.ToUpper(strings.TrimSpace(v)) {
+		case "QUERY_STRING":
+			src |= srcQueryDec
+		case "REQUEST_BODY":
+			src |= srcBodyDec
+		default:
+			return
+		}
+	}
+	c.src, c.joint, c.mixed = src, 0, false
+	c.trans = append(append([]string{}, c.trans[:i]...), c.trans[i+1:]...)
 }
 
 func unescapeQuotes(s string) string { return strings.ReplaceAll(s, `\"`, `"`) }
@@ -539,6 +608,8 @@ func sourceAlphabets(req *Request) sourceSet {
 	}
 	s[6] = alphabetOf(req.Method + " " + req.Proto + "HTTP/1.1")
 	s[7] = alphabetOf("0123456789")
+	s[12] = decodedUniAlphabet([]byte(rawQuery(req.URI)))
+	s[13] = decodedUniAlphabet(body)
 	return s
 }
 
@@ -738,11 +809,11 @@ func (g *gate) planFor(k planKey) *plan {
 			for ti := range tiers {
 				if subset(am, tiers[ti]) {
 					switch {
-					case m&^lineFramed == 0 && c.tierOKA[ti]:
-						ds = append(ds, decision{tier: int8(ti), anch: true, id: c.id, src: m, facs: c.tierFacsA[ti], singles: c.tierOneA[ti]})
+					case m&^lineFramed == 0 && c.tierOKA[ti] && !c.trims:
+						ds = append(ds, decision{tier: int8(ti), anch: true, check: int32(i), id: c.id, src: m, facs: c.tierFacsA[ti], singles: c.tierOneA[ti]})
 						found = true
 					case c.tierOK[ti]:
-						ds = append(ds, decision{tier: int8(ti), id: c.id, src: m, facs: c.tierFacs[ti], singles: c.tierOne[ti]})
+						ds = append(ds, decision{tier: int8(ti), check: int32(i), id: c.id, src: m, facs: c.tierFacs[ti], singles: c.tierOne[ti]})
 						found = true
 					}
 					break
@@ -862,6 +933,12 @@ func sourceTexts(req *Request, want int) [nSources][][]byte {
 	if want&srcBodyArgs != 0 && len(req.Body) > 0 {
 		t[5] = [][]byte{framed(formText(req.Body))}
 	}
+	if want&srcQueryDec != 0 {
+		t[12] = [][]byte{queryUnescape([]byte(rawQuery(req.URI)))}
+	}
+	if want&srcBodyDec != 0 {
+		t[13] = [][]byte{queryUnescape(req.Body)}
+	}
 	if want&srcMeta != 0 {
 		proto := req.Proto
 		if proto == "" {
@@ -870,6 +947,23 @@ func sourceTexts(req *Request, want int) [nSources][][]byte {
 		t[6] = [][]byte{line(req.Method + "\n" + proto)}
 	}
 	return t
+}
+
+// rawQuery is QUERY_STRING as Coraza sets it: after the first '?', without the fragment.
+func rawQuery(uri string) string {
+	u, _, _ := strings.Cut(uri, "#")
+	_, q, _ := strings.Cut(u, "?")
+	return q
+}
+
+// decodedUniAlphabet is the alphabet of urlDecodeUni(b), which is queryUnescape(b) when b
+// holds no %u escape ('+' is a space, %XX a byte, a malformed escape stays as it is); with
+// one, anything.
+func decodedUniAlphabet(b []byte) alphabet {
+	if bytes.Contains(b, []byte("%u")) || bytes.Contains(b, []byte("%U")) {
+		return fullAlphabet
+	}
+	return alphabetOfBytes(queryUnescape(b))
 }
 
 // framed puts a '\n' before a text whose lines already end in one.
@@ -924,6 +1018,39 @@ func htmlInert(req *Request, s *sourceSet) bool {
 	return true
 }
 
+// plusWindows is what the factor scan reads of a source: its texts, and of the variant
+// with '+' read as a space only the windows around each '+' (maxPat bytes either side).
+// An occurrence of a factor in the variant that covers no replaced byte occurs in the
+// text itself at the same place; one that covers a replaced byte lies in its window.
+func plusWindows(ts [][]byte, maxPat int) [][]byte {
+	out := ts
+	for _, t := range ts {
+		if bytes.IndexByte(t, '+') < 0 {
+			continue
+		}
+		v := bytes.ReplaceAll(t, []byte("+"), []byte(" "))
+		lo, hi := -1, -1 // the window being built; overlapping ones are merged
+		for i := 0; i < len(t); i++ {
+			if t[i] != '+' {
+				continue
+			}
+			wlo, whi := max(i-maxPat, 0), min(i+maxPat+1, len(t))
+			if lo >= 0 && wlo <= hi {
+				hi = whi
+				continue
+			}
+			if lo >= 0 {
+				out = append(out, v[lo:hi])
+			}
+			lo, hi = wlo, whi
+		}
+		if lo >= 0 {
+			out = append(out, v[lo:hi])
+		}
+	}
+	return out
+}
+
 // withPlusAsSpace adds, for texts with a '+', the variant url-decoding produces.
 func withPlusAsSpace(t [nSources][][]byte) [nSources][][]byte {
 	for i := range t {
@@ -938,23 +1065,40 @@ func withPlusAsSpace(t [nSources][][]byte) [nSources][][]byte {
 }
 
 // removable returns the ids of rules that cannot match req.
-func (g *gate) removable(req *Request) []int {
+func (g *gate) removable(req *Request) []int { return g.removableOpt(req, true) }
+
+// removableOpt is removable; without verify, a rule with a live factor always stays (the
+// identity tests use it to count what verification removes).
+func (g *gate) removableOpt(req *Request, verify bool) []int {
 	s := sourceAlphabets(req)
 	p := g.planFor(planKey{s: s, opaque: opaqueSources(req), inert: htmlInert(req, &s)})
 	if len(p.decide) == 0 {
 		return p.remove
 	}
 	alive := make([]bool, len(p.decide))
+	var texts [nSources][][]byte
+	textsDone := false
 	if g.nPats > 0 {
-		texts := withPlusAsSpace(sourceTexts(req, p.scan))
+		plain := sourceTexts(req, p.scan)
+		texts = withPlusAsSpace(plain)
+		textsDone = true
+		// each pattern's owners are visited once per source: prose repeats short
+		// factors ("t ", "s,") hundreds of times
+		seen := make([]uint64, g.nPats/64+1)
 		for src := 0; src < nSources; src++ {
 			if p.scan&(1<<src) == 0 {
 				continue
 			}
-			for _, txt := range texts[src] {
+			clear(seen)
+			for _, txt := range plusWindows(plain[src], g.maxPat) {
 				it := g.ac.IterOverlappingByte(txt)
 				for m := it.Next(); m != nil; m = it.Next() {
-					for _, o := range g.owners[m.Pattern()] {
+					pi := m.Pattern()
+					if seen[pi/64]&(1<<(pi%64)) != 0 {
+						continue
+					}
+					seen[pi/64] |= 1 << (pi % 64)
+					for _, o := range g.owners[pi] {
 						d0 := p.decIdx[o.check]
 						if d0 < 0 {
 							continue
@@ -971,18 +1115,114 @@ func (g *gate) removable(req *Request) []int {
 	}
 	out := make([]int, len(p.remove), len(p.remove)+len(p.decide))
 	copy(out, p.remove)
-	// a rule's decisions are adjacent; it goes when none of them is alive
+	// a rule's decisions are adjacent; it goes when none of them is alive, or when each
+	// live one is refuted by running the rule's specialised expression over its texts
 	for i := 0; i < len(p.decide); {
-		j, live := i, false
+		j := i
+		var live []int
 		for ; j < len(p.decide) && p.decide[j].id == p.decide[i].id; j++ {
-			live = live || alive[j] || p.decide[j].anySingle(&s)
+			if alive[j] || p.decide[j].anySingle(&s) {
+				live = append(live, j)
+			}
 		}
-		if !live {
+		gone := len(live) == 0
+		if !gone && verify {
+			if !textsDone {
+				texts = withPlusAsSpace(sourceTexts(req, p.scan))
+				textsDone = true
+			}
+			gone = true
+			for _, d := range live {
+				if !g.refutes(&p.decide[d], &texts) {
+					gone = false
+					break
+				}
+			}
+		}
+		if gone {
 			out = append(out, p.decide[i].id)
 		}
 		i = j
 	}
 	return out
+}
+
+// maxVerify bounds the text one verification scans; longer sources keep their rules.
+const maxVerify = 8 << 10
+
+// verifiable are the sources worth verifying: line-framed, and holding only the values a
+// rule reads (the headers text holds every header, while most rules read one of them).
+// Measured on the benign GET: verifying header rules cost more than Coraza running them.
+const verifiable = srcArgsGet | srcBodyArgs | srcUA | srcReferer
+
+// bigRx is the size (in characters of the expression) from which Coraza's run of a rule
+// costs more than verifying it; smaller rules are left to Coraza.
+const bigRx = 1000
+
+// refutes reports whether the rule of d provably does not match any value of d's
+// sources, by running its expression specialised to d's tier, case folded, over the
+// line-framed texts of those sources (and their '+'-as-space variants).
+//
+// Why that is a proof: d exists only when the rule's transformations leave every value
+// unchanged up to ASCII case and '+' read as a space, and when every byte the operator
+// can see lies in the tier's alphabet. On strings over that alphabet the specialised
+// expression matches exactly when the rule's does (specialize only drops parts that need
+// other bytes), and case folding only adds matches. Each value is a whole line of its
+// text, so a match inside the value is a match inside the text: ^ and \A see the '\n'
+// before it, $ and \z the one after, \b sees a non-word byte as at the value's ends.
+func (g *gate) refutes(d *decision, texts *[nSources][][]byte) bool {
+	c := &g.checks[d.check]
+	if c.re == nil || c.trims || !c.reach || d.src&^verifiable != 0 || d.src == 0 || !c.big {
+		return false
+	}
+	n := 0
+	for src := 0; src < nSources; src++ {
+		if d.src&(1<<src) != 0 {
+			for _, t := range texts[src] {
+				n += len(t)
+			}
+		}
+	}
+	if n > maxVerify {
+		return false
+	}
+	v := c.verify[d.tier]
+	v.once.Do(func() {
+		a := tiers[d.tier]
+		sp := specialize(c.re, &a)
+		if sp == nil {
+			return
+		}
+		v.re, _ = regexp.Compile("(?i)(?:" + sp.String() + ")")
+	})
+	if v.re == nil {
+		return false
+	}
+	for src := 0; src < nSources; src++ {
+		if d.src&(1<<src) == 0 {
+			continue
+		}
+		for _, t := range texts[src] {
+			if v.re.Match(t) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// reachableAt: a rule tagged paranoia-level/N runs only when the detection paranoia
+// level is at least N (CRS skips the rest of each file below that level). It decides only
+// whether verifying a rule is worth the time, never whether the rule may be removed.
+func reachableAt(tags []string, pl int) bool {
+	for _, t := range tags {
+		if n, ok := strings.CutPrefix(t, "paranoia-level/"); ok {
+			if l, err := strconv.Atoi(n); err == nil && l > pl {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // anySingle reports whether one of d's one-byte factors occurs in a source d reads.

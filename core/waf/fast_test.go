@@ -186,3 +186,61 @@ func TestAnchoredFactors(t *testing.T) {
 		t.Fatalf("query text %q", got)
 	}
 }
+
+// The factor scan reads only windows of the '+'-as-space variant: every factor occurrence
+// in the variant must still be found in the text or in a window, wherever the '+' are.
+func TestPlusWindows(t *testing.T) {
+	const maxPat = 5
+	texts := []string{"a+b", "+", "++++", "ab+cd+ef", "x+yyyyyyyyyyyy+z", "no plus", "+abcdefghijklm+", "a+b+c+d"}
+	for _, txt := range texts {
+		ws := plusWindows([][]byte{[]byte(txt)}, maxPat)
+		v := strings.ReplaceAll(txt, "+", " ")
+		for i := 0; i < len(v); i++ {
+			for j := i + 1; j <= len(v) && j-i <= maxPat; j++ {
+				f := v[i:j]
+				found := false
+				for _, w := range ws {
+					if strings.Contains(string(w), f) {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("%q: factor %q of the variant is in no scanned text %q", txt, f, ws)
+				}
+			}
+		}
+	}
+}
+
+// A rule that url-decodes QUERY_STRING and REQUEST_BODY first is judged on the decoded
+// texts; each case here is an encoding that must still reach the proof.
+func TestDecodedSources(t *testing.T) {
+	c, ok := analyse(1, `SecRule QUERY_STRING|REQUEST_BODY "@rx =https?://" "id:1,phase:2,t:none,t:urlDecodeUni"`)
+	if !ok || c.src != srcQueryDec|srcBodyDec || len(c.trans) != 1 {
+		t.Fatalf("decoded sources not used: %+v", c)
+	}
+	if c, _ := analyse(2, `SecRule QUERY_STRING|REQUEST_BODY "@rx =https?://" "id:2,phase:2,t:none,t:urlDecodeUni,multiMatch"`); c.src&(srcQueryDec|srcBodyDec) != 0 {
+		t.Fatal("multiMatch also shows the raw value to the operator: the raw sources must stay")
+	}
+	if c, _ := analyse(3, `SecRule ARGS|REQUEST_BODY "@rx =https?://" "id:3,phase:2,t:none,t:urlDecodeUni"`); c.src&(srcQueryDec|srcBodyDec) != 0 {
+		t.Fatal("ARGS are decoded twice by this rule: the decoded sources do not apply")
+	}
+	post := benignPOST()
+	post.Body = []byte("u=x%3Dhttp%3A%2F%2Fevil&v=1")
+	s := sourceAlphabets(post)
+	if !s[13].has(':') || !s[13].has('=') {
+		t.Fatal("the decoded body alphabet misses what %3A and %3D decode to")
+	}
+	if got := string(sourceTexts(post, srcBodyDec)[13][0]); got != "u=x=http://evil&v=1" {
+		t.Fatalf("decoded body text %q", got)
+	}
+	post.Body = []byte("u=%u003a")
+	if s := sourceAlphabets(post); !s[13].full() {
+		t.Fatal("a %u escape can decode to anything")
+	}
+	get := benignGET()
+	get.URI = "/p?u=http%3A%2F%2Fx#frag%3A"
+	if got := string(sourceTexts(get, srcQueryDec)[12][0]); got != "u=http://x" {
+		t.Fatalf("decoded query %q (Coraza drops the fragment)", got)
+	}
+}
