@@ -176,7 +176,7 @@ func (v *alertsScreen) buildChannels() fyne.CanvasObject {
 	v.whSign = widget.NewCheck("Sign posts (HMAC-SHA256, X-Bulwark-Signature)", func(on bool) { setEnabled(v.whSecret, on) })
 	v.whSecret = widget.NewPasswordEntry()
 	v.whTimeout = entry("per attempt, default 5s")
-	v.whRetries = entry("extra attempts, 0 to 10 (default 3)")
+	v.whRetries = entry("extra attempts, 1 to 10; empty: the appliance's 3")
 	v.whCA = multiline("PEM of a private CA for the URL (optional)")
 
 	v.mHost = entry("smtp.example.com")
@@ -191,7 +191,7 @@ func (v *alertsScreen) buildChannels() fyne.CanvasObject {
 	v.slNet = widget.NewSelect(syslogNetChoices, nil)
 	v.slHost = entry("logs.example.com")
 	v.slPort = entry("514 (6514 for tls)")
-	v.slFacility = entry("0 to 23, default 4 (auth)")
+	v.slFacility = entry("1 to 23; empty: 4 (auth)")
 	v.slApp = entry("default bulwark")
 	v.slCA = multiline("PEM of a private CA for tls (optional)")
 
@@ -766,7 +766,8 @@ func (v *alertsScreen) channelFromForm() (source.Channel, []*source.FieldError) 
 				bad("webhook.timeout", "%s", msg)
 			}
 		}
-		if w.Retries, msg = wholeNumber(v.whRetries.Text, 0, 0, 10); msg != "" {
+		// 0 on the wire means the appliance's default (3), so it is not offered.
+		if w.Retries, msg = wholeNumber(v.whRetries.Text, 0, 1, 10); msg != "" {
 			bad("webhook.retries", "%s", msg)
 		}
 		if msg := checkPEM(w.CACert); msg != "" {
@@ -820,7 +821,8 @@ func (v *alertsScreen) channelFromForm() (source.Channel, []*source.FieldError) 
 		if s.Port, msg = wholeNumber(v.slPort.Text, -1, 1, 65535); msg != "" || s.Port < 0 {
 			bad("syslog.port", "%s", orText(msg, "the collector's port (514, or 6514 for tls)"))
 		}
-		if s.Facility, msg = wholeNumber(v.slFacility.Text, 0, 0, 23); msg != "" {
+		// 0 (kern) on the wire means the appliance's default (4, auth), so it is not offered.
+		if s.Facility, msg = wholeNumber(v.slFacility.Text, 0, 1, 23); msg != "" {
 			bad("syslog.facility", "%s", msg)
 		}
 		if len(s.AppName) > 48 || strings.ContainsAny(s.AppName, " \t\r\n") {

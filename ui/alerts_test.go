@@ -233,7 +233,7 @@ func TestWebhookSyslogAndConsoleChannels(t *testing.T) {
 		v.saveChannel()
 	})
 	for field, want := range map[string]string{"webhook.url": "not an http(s) URL", "webhook.secret": "type the secret",
-		"webhook.retries": "from 0 to 10", "webhook.timeout": "from 100ms to 1m"} {
+		"webhook.retries": "from 1 to 10", "webhook.timeout": "from 100ms to 1m"} {
 		if got := v.chErrs.text(field); !strings.Contains(got, want) {
 			t.Errorf("%s: message %q, want %q", field, got, want)
 		}
@@ -263,7 +263,7 @@ func TestWebhookSyslogAndConsoleChannels(t *testing.T) {
 		v.saveChannel()
 	})
 	for field, want := range map[string]string{"syslog.addr": "host name", "syslog.port": "from 1 to 65535",
-		"syslog.facility": "from 0 to 23", "syslog.app_name": "no spaces"} {
+		"syslog.facility": "from 1 to 23", "syslog.app_name": "no spaces"} {
 		if got := v.chErrs.text(field); !strings.Contains(got, want) {
 			t.Errorf("%s: message %q, want %q", field, got, want)
 		}

@@ -146,7 +146,7 @@ func TestEndToEndAlertChannelNotificationAndBadge(t *testing.T) {
 		"tap Channel/Save channel", "until channel ops-mail saved",
 		"tap Channel/Send test", "until test alert delivered to ops-mail",
 		"tap Channel/New channel", "set Channel/Name=ops-hook", "set Channel/Type=webhook", "set Channel/URL=" + hook.URL + "/alerts",
-		"set Channel/Sign posts (HMAC-SHA256, X-Bulwark-Signature)=true", "set Channel/Secret=k3y", "set Channel/Retries=0",
+		"set Channel/Sign posts (HMAC-SHA256, X-Bulwark-Signature)=true", "set Channel/Secret=k3y", "set Channel/Retries=1",
 		"tap Channel/Save channel", "until channel ops-hook saved", "tap Channel/Send test", "until test alert delivered to ops-hook",
 		"tap Channel/New channel", "set Channel/Name=siem", "set Channel/Type=syslog", "set Channel/Transport=udp",
 		"set Channel/Server=" + shost, "set Channel/Port=" + strconv.Itoa(sport), "set Channel/App name=bulwark-e2e",
