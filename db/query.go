@@ -193,8 +193,8 @@ func (d *DB) TopPaths(ctx context.Context, since, until time.Time, n int) ([]Top
 //  1. Candidates: the busiest topM values of every hour the window touches (the head of
 //     each pack). A value that is no candidate has at most the hour's topM-th count in
 //     each hour, so at most threshold, the sum of those, in the window.
-//  2. The candidates' exact counts: packs searched, rows and events by index lookups
-//     (each events index starts with its column, so these never read the table).
+//  2. The candidates' exact counts: packs searched, rows by primary key, events by index
+//     (ip and rule from their (column, ts) indexes alone; path through the ts index).
 //  3. If the n-th candidate is above threshold no other value can reach the list and it is
 //     exact. Otherwise (flat traffic: no value stands out) every value is summed: all of
 //     each pack, the rows, and the ends grouped from the events.

@@ -382,8 +382,17 @@ func insertEvents(ctx context.Context, tx *sql.Tx, batch []event.Event, rollups 
 	if err := upsert(ctx, tx, `INSERT INTO event_hours (hour, kind, severity, action, count) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (hour, kind, severity, action) DO UPDATE SET count = count + excluded.count`, len(classes),
 		func(st *sql.Stmt) error {
-			for k, n := range classes { // a few dozen rows per batch: order does not matter
-				if _, err := st.ExecContext(ctx, k.hour, k.kind, k.severity, k.action, n); err != nil {
+			keys := make([]classKey, 0, len(classes))
+			for k := range classes {
+				keys = append(keys, k)
+			}
+			// In primary-key order, as the hourly rollups below (one forward B-tree walk).
+			slices.SortFunc(keys, func(a, b classKey) int {
+				return cmp.Or(cmp.Compare(a.hour, b.hour), strings.Compare(a.kind, b.kind),
+					strings.Compare(a.severity, b.severity), strings.Compare(a.action, b.action))
+			})
+			for _, k := range keys {
+				if _, err := st.ExecContext(ctx, k.hour, k.kind, k.severity, k.action, classes[k]); err != nil {
 					return err
 				}
 			}
