@@ -52,7 +52,7 @@ func (m *Manager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	lim := rt.dep.limits.RequestBodyBytes
 	var body []byte
-	if r.Body != nil {
+	if r.Body != nil && r.Body != http.NoBody { // a GET has none: no 512-byte read buffer for it
 		b, err := io.ReadAll(io.LimitReader(r.Body, int64(lim)+1))
 		if err != nil {
 			status = http.StatusBadRequest
