@@ -663,7 +663,7 @@ func (v *alertsScreen) editChannel(c source.Channel) {
 		v.whURL.SetText(w.URL)
 		v.whSign.SetChecked(w.SecretSet)
 		if w.SecretSet {
-			v.whSecret.SetPlaceHolder("stored (never shown): type it again to save")
+			v.whSecret.SetPlaceHolder("stored (never shown): leave empty to keep it")
 		}
 		v.whTimeout.SetText(durText(w.Timeout))
 		if w.Retries != 0 {
@@ -681,7 +681,7 @@ func (v *alertsScreen) editChannel(c source.Channel) {
 		}
 		v.mUser.SetText(m.Username)
 		if m.PasswordSet {
-			v.mPass.SetPlaceHolder("stored (never shown): type it again to save")
+			v.mPass.SetPlaceHolder("stored (never shown): leave empty to keep it")
 		}
 		v.mFrom.SetText(m.From)
 		v.mTo.SetText(strings.Join(m.To, ", "))
@@ -754,7 +754,7 @@ func (v *alertsScreen) channelFromForm() (source.Channel, []*source.FieldError) 
 			w.Secret = v.whSecret.Text
 			if w.Secret == "" {
 				if old.Webhook != nil && old.Webhook.SecretSet {
-					bad("webhook.secret", "the appliance never sends the stored secret back: type it again (or untick signing)")
+					w.SecretSet = true // keep the stored secret
 				} else {
 					bad("webhook.secret", "type the secret the receiver checks (or untick signing)")
 				}
@@ -788,13 +788,13 @@ func (v *alertsScreen) channelFromForm() (source.Channel, []*source.FieldError) 
 		if m.Port, msg = wholeNumber(v.mPort.Text, -1, 1, 65535); msg != "" || m.Port < 0 {
 			bad("smtp.port", "%s", orText(msg, "the server's port (587 for submission with STARTTLS)"))
 		}
+		// An empty password field keeps the stored one while a user name is given.
+		m.PasswordSet = m.Password == "" && m.Username != "" && old.Email != nil && old.Email.PasswordSet
 		switch {
-		case m.Password != "" && m.Security == source.SecurityNone:
-			bad("smtp.password", "a password is never sent without TLS: choose STARTTLS or leave it empty")
+		case (m.Password != "" || m.PasswordSet) && m.Security == source.SecurityNone:
+			bad("smtp.password", "a password is never sent without TLS: choose STARTTLS or clear the user name and password")
 		case m.Password != "" && m.Username == "":
 			bad("smtp.username", "required with a password")
-		case m.Password == "" && m.Username != "" && old.Email != nil && old.Email.PasswordSet:
-			bad("smtp.password", "the appliance never sends the stored password back: type it again to save this channel")
 		}
 		if !mailAddress(m.From) {
 			bad("smtp.from", "%q is not an e-mail address", m.From)
@@ -860,12 +860,12 @@ func (v *alertsScreen) saveChannel() {
 		saved := c
 		if w := saved.Webhook; w != nil {
 			cp := *w
-			cp.SecretSet, cp.Secret = w.Secret != "", ""
+			cp.SecretSet, cp.Secret = w.Secret != "" || w.SecretSet, ""
 			saved.Webhook = &cp
 		}
 		if m := saved.Email; m != nil {
 			cp := *m
-			cp.PasswordSet, cp.Password = m.Password != "", ""
+			cp.PasswordSet, cp.Password = m.Password != "" || m.PasswordSet, ""
 			saved.Email = &cp
 		}
 		v.editChannel(saved)

@@ -188,8 +188,8 @@ func TestEmailChannelEditorValidatesSavesAndTests(t *testing.T) {
 		t.Fatalf("test: %+v %q", c, v.chMsg.Text)
 	}
 
-	// Editing a stored channel: the password never comes back, and saving without typing it
-	// again is refused rather than silently dropping it.
+	// Editing a stored channel: the password never comes back; saving with the field empty
+	// keeps the stored one, typing a new one replaces it.
 	var row int
 	for i, c := range v.channels {
 		if c.Name == "night-shift" {
@@ -205,9 +205,18 @@ func TestEmailChannelEditorValidatesSavesAndTests(t *testing.T) {
 		v.mTo.SetText("ops@example.test")
 		v.saveChannel()
 	})
-	if got := v.chErrs.text("smtp.password"); !strings.Contains(got, "type it again") || len(h.mutations()) != n {
-		t.Fatalf("saved without the password: %q", got)
+	if c, _ := h.app.Channel("night-shift"); len(h.mutations()) != n+1 || !c.Email.PasswordSet || c.Email.Password != "" || len(c.Email.To) != 1 {
+		t.Fatalf("saved with the password field empty: %d mutations, %+v", len(h.mutations())-n, c.Email)
 	}
+	// Without TLS a kept password would be sent in clear: refused before anything is sent.
+	h.act(func() {
+		v.mSec.SetSelected(securityChoices[1])
+		v.saveChannel()
+	})
+	if got := v.chErrs.text("smtp.password"); !strings.Contains(got, "never sent without TLS") || len(h.mutations()) != n+1 {
+		t.Fatalf("kept password over plain text: %q", got)
+	}
+	h.act(func() { v.mSec.SetSelected(securityChoices[0]) })
 	h.act(func() {
 		v.mPass.SetText("hunter3")
 		v.saveChannel()

@@ -755,9 +755,6 @@ func (r *remote) DeleteAlertRule(ctx context.Context, name string) error {
 	return wrap(r.c.DeleteRule(ctx, doc.ID))
 }
 
-// redacted is how the appliance lists a stored secret (core/admin): never sent back.
-const redacted = "********"
-
 func hostPort(addr string) (string, int) {
 	h, p, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -814,8 +811,8 @@ func (r *remote) Channels(ctx context.Context) ([]source.Channel, error) {
 }
 
 // SaveChannel creates or replaces a channel. Secrets are write-only: the appliance lists
-// them masked, so a stored password or webhook secret must be typed again to save the
-// channel (sending the mask back would store the mask).
+// them masked, and an empty secret marked as set goes back as the mask, which keeps the
+// stored one.
 func (r *remote) SaveChannel(ctx context.Context, c source.Channel) error {
 	r.mu.Lock()
 	old := r.channels[c.Name]
@@ -832,18 +829,15 @@ func (r *remote) SaveChannel(ctx context.Context, c source.Channel) error {
 			stored = old.Webhook.Timeout
 		}
 		ch.Type = adminapi.ChannelWebhook
-		ch.Webhook = &adminapi.WebhookConfig{URL: w.URL, Secret: w.Secret, Timeout: durString(w.Timeout, stored), Retries: w.Retries, CACert: w.CACert}
+		ch.Webhook = &adminapi.WebhookConfig{URL: w.URL, Secret: keepSecret(w.Secret, w.SecretSet), Timeout: durString(w.Timeout, stored), Retries: w.Retries, CACert: w.CACert}
 	case source.ChannelEmail:
 		m := c.Email
 		if m == nil {
 			return &source.FieldError{Field: "smtp.addr", Message: "an e-mail channel needs a mail server"}
 		}
-		if m.Password == "" && m.Username != "" && old.SMTP != nil && old.SMTP.Password != "" {
-			return &source.FieldError{Field: "smtp.password", Message: "the appliance never sends the stored password back: type it again"}
-		}
 		ch.Type = adminapi.ChannelSMTP
 		ch.SMTP = &adminapi.SMTPConfig{Addr: net.JoinHostPort(m.Host, strconv.Itoa(m.Port)), From: m.From, To: m.To,
-			Username: m.Username, Password: m.Password, Insecure: m.Security == source.SecurityNone, CACert: m.CACert}
+			Username: m.Username, Password: keepSecret(m.Password, m.PasswordSet), Insecure: m.Security == source.SecurityNone, CACert: m.CACert}
 		if old.SMTP != nil {
 			ch.SMTP.Timeout = old.SMTP.Timeout
 		}
@@ -864,15 +858,23 @@ func (r *remote) SaveChannel(ctx context.Context, c source.Channel) error {
 		return wrap(err)
 	}
 	if ch.Webhook != nil && ch.Webhook.Secret != "" {
-		ch.Webhook.Secret = redacted
+		ch.Webhook.Secret = adminapi.SecretMask
 	}
 	if ch.SMTP != nil && ch.SMTP.Password != "" {
-		ch.SMTP.Password = redacted
+		ch.SMTP.Password = adminapi.SecretMask
 	}
 	r.mu.Lock()
 	r.channels[ch.Name] = ch
 	r.mu.Unlock()
 	return nil
+}
+
+// keepSecret is the secret to send: the one typed, or the mask that keeps the stored one.
+func keepSecret(typed string, stored bool) string {
+	if typed == "" && stored {
+		return adminapi.SecretMask
+	}
+	return typed
 }
 
 func (r *remote) DeleteChannel(ctx context.Context, name string) error {

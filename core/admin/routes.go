@@ -911,12 +911,12 @@ func (s *Server) listChannels(w http.ResponseWriter, r *http.Request) error {
 func redact(c adminapi.Channel) adminapi.Channel {
 	if c.Webhook != nil && c.Webhook.Secret != "" {
 		wh := *c.Webhook
-		wh.Secret = "********"
+		wh.Secret = adminapi.SecretMask
 		c.Webhook = &wh
 	}
 	if c.SMTP != nil && c.SMTP.Password != "" {
 		sm := *c.SMTP
-		sm.Password = "********"
+		sm.Password = adminapi.SecretMask
 		c.SMTP = &sm
 	}
 	return c

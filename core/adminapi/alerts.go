@@ -43,6 +43,10 @@ const (
 	ChannelConsole = "console"
 )
 
+// SecretMask stands for a stored webhook secret or SMTP password: listings show it instead of
+// the secret (secrets are write-only), and a channel sent back with it keeps the stored one.
+const SecretMask = "********"
+
 // Channel is a destination for alerts. Exactly the section of its Type is set.
 type Channel struct {
 	Name    string         `json:"name"`

@@ -525,3 +525,49 @@ func TestSyslogOverTLS(t *testing.T) {
 		t.Fatalf("untrusted syslog server: %+v", d)
 	}
 }
+
+// An operator edits a channel from a listing, where secrets show as the mask: sending the
+// mask back keeps the stored secret; a mask with nothing behind it is refused, never stored.
+func TestMaskedSecretKeepsTheStoredOne(t *testing.T) {
+	e, _, _ := newEngine(t)
+	hook := adminapi.Channel{Name: "hook", Type: "webhook", Webhook: &adminapi.WebhookConfig{URL: "https://127.0.0.1:1/h", Secret: "s3cret"}}
+	mail := adminapi.Channel{Name: "mail", Type: "smtp", SMTP: &adminapi.SMTPConfig{Addr: "127.0.0.1:25", From: "a@b", To: []string{"c@d"}, Username: "u", Password: "pw"}}
+	for _, c := range []adminapi.Channel{hook, mail} {
+		if err := e.PutChannel(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hook.Webhook = &adminapi.WebhookConfig{URL: "https://127.0.0.1:2/h", Secret: adminapi.SecretMask}
+	mail.SMTP = &adminapi.SMTPConfig{Addr: "127.0.0.1:587", From: "a@b", To: []string{"c@d"}, Username: "u", Password: adminapi.SecretMask}
+	for _, c := range []adminapi.Channel{hook, mail} {
+		if err := e.PutChannel(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]adminapi.Channel{}
+	for _, c := range e.Channels() {
+		got[c.Name] = c
+	}
+	if w := got["hook"].Webhook; w.Secret != "s3cret" || w.URL != "https://127.0.0.1:2/h" {
+		t.Errorf("webhook after a masked edit: %+v", w)
+	}
+	if m := got["mail"].SMTP; m.Password != "pw" || m.Addr != "127.0.0.1:587" {
+		t.Errorf("smtp after a masked edit: %+v", m)
+	}
+	for _, tc := range []struct {
+		c     adminapi.Channel
+		field string
+	}{
+		{adminapi.Channel{Name: "new", Type: "webhook", Webhook: &adminapi.WebhookConfig{URL: "https://x/", Secret: adminapi.SecretMask}}, "webhook.secret"},
+		{adminapi.Channel{Name: "hook2", Type: "smtp", SMTP: &adminapi.SMTPConfig{Addr: "x:25", From: "a@b", To: []string{"c@d"}, Username: "u", Password: adminapi.SecretMask}}, "smtp.password"},
+	} {
+		err := e.PutChannel(tc.c)
+		var ae *adminapi.Error
+		if !errors.As(err, &ae) || ae.Field != tc.field {
+			t.Errorf("%s: want error on %s, got %v", tc.c.Name, tc.field, err)
+		}
+	}
+	if len(e.Channels()) != 2 {
+		t.Fatalf("a refused channel was stored: %d channels", len(e.Channels()))
+	}
+}

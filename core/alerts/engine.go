@@ -507,7 +507,12 @@ func (e *Engine) Channels() []adminapi.Channel {
 }
 
 // PutChannel validates and saves a channel.
+// A webhook secret or SMTP password equal to adminapi.SecretMask keeps the one stored for
+// the channel of that name, so an operator can edit a channel without typing it again.
 func (e *Engine) PutChannel(c adminapi.Channel) error {
+	if err := e.keepSecrets(&c); err != nil {
+		return err
+	}
 	if err := checkChannel(&c); err != nil {
 		return err
 	}
@@ -517,6 +522,31 @@ func (e *Engine) PutChannel(c adminapi.Channel) error {
 	e.mu.Lock()
 	e.channels[c.Name] = c
 	e.mu.Unlock()
+	return nil
+}
+
+// keepSecrets replaces a masked secret by the stored one; a mask with nothing stored behind
+// it is refused rather than saved as the secret.
+func (e *Engine) keepSecrets(c *adminapi.Channel) error {
+	e.mu.Lock()
+	old, ok := e.channels[c.Name]
+	e.mu.Unlock()
+	if c.Webhook != nil && c.Webhook.Secret == adminapi.SecretMask {
+		if !ok || old.Webhook == nil || old.Webhook.Secret == "" {
+			return bad("webhook.secret", "%q stands for a stored secret, but channel %q has none: send the secret itself", adminapi.SecretMask, c.Name)
+		}
+		wh := *c.Webhook
+		wh.Secret = old.Webhook.Secret
+		c.Webhook = &wh
+	}
+	if c.SMTP != nil && c.SMTP.Password == adminapi.SecretMask {
+		if !ok || old.SMTP == nil || old.SMTP.Password == "" {
+			return bad("smtp.password", "%q stands for a stored password, but channel %q has none: send the password itself", adminapi.SecretMask, c.Name)
+		}
+		sm := *c.SMTP
+		sm.Password = old.SMTP.Password
+		c.SMTP = &sm
+	}
 	return nil
 }
 

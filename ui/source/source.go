@@ -323,7 +323,8 @@ type Channel struct {
 type WebhookSettings struct {
 	URL string
 	// Secret signs the body (HMAC-SHA256). It is write-only: the appliance never sends it
-	// back, SecretSet says one is stored, and an empty Secret on save means "none".
+	// back, SecretSet says one is stored. On save an empty Secret with SecretSet keeps the
+	// stored one; an empty Secret without it means "none".
 	Secret    string
 	SecretSet bool
 	Timeout   time.Duration // per attempt; 0: the appliance's default
@@ -343,7 +344,8 @@ type EmailSettings struct {
 	Port     int
 	Security string // SecuritySTARTTLS or SecurityNone
 	Username string
-	// Password is write-only like WebhookSettings.Secret: PasswordSet says one is stored.
+	// Password is write-only like WebhookSettings.Secret: PasswordSet says one is stored, and
+	// on save an empty Password with PasswordSet keeps it.
 	Password    string
 	PasswordSet bool
 	From        string
