@@ -315,6 +315,7 @@ func TestWriterRetentionDeletesInChunksAndTrimsRollups(t *testing.T) {
 		"SELECT COUNT(*) FROM event_minutes WHERE minute < ?",
 		"SELECT COUNT(*) FROM ip_hours WHERE hour < ?",
 		"SELECT COUNT(*) FROM event_hours WHERE hour < ?",
+		"SELECT COUNT(*) FROM top_packs WHERE hour < ?",
 		"SELECT COUNT(*) FROM rule_hours WHERE hour < ?",
 		"SELECT COUNT(*) FROM path_hours WHERE hour < ?",
 	} {
