@@ -399,14 +399,21 @@ func topCandidates(ctx context.Context, tx *sql.Tx, tt topTable, p topPlan, hp h
 			}
 		}
 		bounds := make([]int64, 0, len(cands))
+		guesses := make([]int64, 0, len(cands))
 		for _, k := range cands {
 			bounds = append(bounds, k.listed+k.bound+threshold)
+			// A guess, not a bound: half the kth where a value is not listed. Flat
+			// traffic (every value listed in a few hours only) guesses below threshold
+			// and goes straight to the full sum, which it would reach anyway; a value
+			// that stands out is listed nearly everywhere. Either path is exact.
+			guesses = append(guesses, k.listed+(k.bound+threshold)/2)
 		}
 		if len(bounds) < n {
 			return nil, false, nil
 		}
 		slices.Sort(bounds)
-		if bounds[len(bounds)-n] <= threshold {
+		slices.Sort(guesses)
+		if bounds[len(bounds)-n] <= threshold || guesses[len(guesses)-n] <= threshold {
 			return nil, false, nil
 		}
 	}
