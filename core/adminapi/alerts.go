@@ -66,16 +66,24 @@ type WebhookConfig struct {
 	CACert  string `json:"ca_cert,omitempty"` // PEM trusted for an https URL with a private CA
 }
 
-// SMTPConfig sends mail through a submission server with STARTTLS (required unless
-// Insecure) and PLAIN authentication when Username is set.
+// SMTP transport security (SMTPConfig.TLS).
+const (
+	SMTPStartTLS    = "starttls" // plain connect, then STARTTLS (the default: "" means this)
+	SMTPImplicitTLS = "implicit" // TLS from the first byte, "submissions" on port 465 (RFC 8314)
+)
+
+// SMTPConfig sends mail through a submission server over TLS — STARTTLS (required unless
+// Insecure) or implicit TLS — and PLAIN authentication when Username is set. Documents
+// stored before TLS existed decode with TLS "" and keep the STARTTLS behaviour.
 type SMTPConfig struct {
 	Addr     string   `json:"addr"` // host:port
 	From     string   `json:"from"`
 	To       []string `json:"to"`
 	Username string   `json:"username,omitempty"`
 	Password string   `json:"password,omitempty"`
-	Insecure bool     `json:"insecure,omitempty"` // allow plain text (never with a password)
-	CACert   string   `json:"ca_cert,omitempty"`  // PEM trusted for STARTTLS
+	TLS      string   `json:"tls,omitempty"`      // "" or "starttls", or "implicit"
+	Insecure bool     `json:"insecure,omitempty"` // STARTTLS only: allow plain text (never with a password)
+	CACert   string   `json:"ca_cert,omitempty"`  // PEM trusted for the server's certificate
 	Timeout  string   `json:"timeout,omitempty"`
 }
 

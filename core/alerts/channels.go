@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -129,14 +130,32 @@ func (e *Engine) sendWebhook(ctx context.Context, w *adminapi.WebhookConfig, f a
 	return retries + 1, last
 }
 
-// sendMail submits the alert over SMTP: STARTTLS is required unless the channel says
-// insecure, and PLAIN authentication is used when a username is set.
+// sendMail submits the alert over SMTP: over implicit TLS when the channel says so,
+// otherwise STARTTLS is required unless the channel says insecure; PLAIN authentication is
+// used when a username is set (net/smtp sends it only over TLS, or to localhost).
 func (e *Engine) sendMail(ctx context.Context, s *adminapi.SMTPConfig, f adminapi.Firing) error {
 	timeout := orDefault(s.Timeout, 10*time.Second)
 	host, _, _ := net.SplitHostPort(s.Addr)
+	tlsConf := &tls.Config{ServerName: host, RootCAs: pool(s.CACert), MinVersion: tls.VersionTLS12}
+	implicit := s.TLS == adminapi.SMTPImplicitTLS
+	// The dialer's timeout bounds the TCP connect and, for implicit TLS, the handshake too:
+	// a server that speaks plain text or nothing at all cannot hold the delivery longer.
 	d := net.Dialer{Timeout: timeout}
-	conn, err := d.DialContext(ctx, "tcp", s.Addr)
-	if err != nil {
+	var conn net.Conn
+	var err error
+	if implicit {
+		conn, err = (&tls.Dialer{NetDialer: &d, Config: tlsConf}).DialContext(ctx, "tcp", s.Addr)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				err = fmt.Errorf("no TLS handshake within %s (timeout; is this the server's implicit-TLS port, usually 465?)", timeout)
+			}
+			var rh tls.RecordHeaderError
+			if errors.As(err, &rh) {
+				err = fmt.Errorf("%w (the server answered in plain text: for its STARTTLS port, usually 587, choose STARTTLS)", err)
+			}
+			return fmt.Errorf("smtp %s: implicit TLS: %w", s.Addr, err)
+		}
+	} else if conn, err = d.DialContext(ctx, "tcp", s.Addr); err != nil {
 		return fmt.Errorf("smtp %s: %w", s.Addr, err)
 	}
 	conn.SetDeadline(time.Now().Add(timeout))
@@ -149,12 +168,15 @@ func (e *Engine) sendMail(ctx context.Context, s *adminapi.SMTPConfig, f adminap
 	if err := c.Hello(e.opt.Hostname); err != nil {
 		return fmt.Errorf("smtp %s: EHLO: %w", s.Addr, err)
 	}
-	if ok, _ := c.Extension("STARTTLS"); ok {
-		if err := c.StartTLS(&tls.Config{ServerName: host, RootCAs: pool(s.CACert), MinVersion: tls.VersionTLS12}); err != nil {
-			return fmt.Errorf("smtp %s: STARTTLS: %w", s.Addr, err)
+	// Implicit TLS is already encrypted and verified: a STARTTLS offer inside it is ignored.
+	if !implicit {
+		if ok, _ := c.Extension("STARTTLS"); ok {
+			if err := c.StartTLS(tlsConf); err != nil {
+				return fmt.Errorf("smtp %s: STARTTLS: %w", s.Addr, err)
+			}
+		} else if !s.Insecure {
+			return fmt.Errorf("smtp %s does not offer STARTTLS (set insecure only for a trusted local relay, or use implicit TLS if it listens for it)", s.Addr)
 		}
-	} else if !s.Insecure {
-		return fmt.Errorf("smtp %s does not offer STARTTLS (set insecure only for a trusted local relay)", s.Addr)
 	}
 	if s.Username != "" {
 		if err := c.Auth(smtp.PlainAuth("", s.Username, s.Password, host)); err != nil {

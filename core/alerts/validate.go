@@ -194,6 +194,16 @@ func checkChannel(c *adminapi.Channel) error {
 		if strings.ContainsAny(s.From, "\r\n<>") {
 			return bad("smtp.from", "%q is not an e-mail address", s.From)
 		}
+		switch s.TLS {
+		case "", adminapi.SMTPStartTLS:
+		case adminapi.SMTPImplicitTLS:
+			if s.Insecure {
+				return bad("smtp.insecure", "implicit TLS never falls back to plain text: drop insecure, or set tls to %q for a plain-text relay", adminapi.SMTPStartTLS)
+			}
+		default:
+			return bad("smtp.tls", "must be %q (STARTTLS, usually port 587) or %q (implicit TLS, usually port 465), got %q",
+				adminapi.SMTPStartTLS, adminapi.SMTPImplicitTLS, s.TLS)
+		}
 		if s.Insecure && s.Password != "" {
 			return bad("smtp.insecure", "a password is never sent without TLS: drop insecure or the password")
 		}
