@@ -27,8 +27,10 @@ var (
 		string(source.RuleSpike):     "Fires when the last window holds factor × the previous hour's average per window.",
 		string(source.RuleAny):       "Fires on every matching event (e.g. each sandbox_crash or admin_auth).",
 	}
-	groupChoices     = []string{"none", "ip", "app"}
-	securityChoices  = []string{"STARTTLS", "none (trusted local relay)"}
+	groupChoices = []string{"none", "ip", "app"}
+	// securityChoices label securityValues (source.Security*), in the same order.
+	securityChoices  = []string{"STARTTLS", "TLS (implicit, port 465)", "none (trusted local relay)"}
+	securityValues   = []string{source.SecuritySTARTTLS, source.SecurityTLS, source.SecurityNone}
 	syslogNetChoices = []string{"udp", "tcp", "tls"}
 	// channelNameRE is the appliance's rule for channel names (core/alerts).
 	channelNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -181,12 +183,12 @@ func (v *alertsScreen) buildChannels() fyne.CanvasObject {
 
 	v.mHost = entry("smtp.example.com")
 	v.mPort = entry("587")
-	v.mSec = widget.NewSelect(securityChoices, nil)
+	v.mSec = widget.NewSelect(securityChoices, v.securityChanged)
 	v.mUser = entry("empty: no authentication")
 	v.mPass = widget.NewPasswordEntry()
 	v.mFrom = entry("bulwark@example.com")
 	v.mTo = entry("ops@example.com, oncall@example.com")
-	v.mCA = multiline("PEM of a private CA for STARTTLS (optional)")
+	v.mCA = multiline("PEM of a private CA for the server's certificate (optional)")
 
 	v.slNet = widget.NewSelect(syslogNetChoices, nil)
 	v.slHost = entry("logs.example.com")
@@ -208,6 +210,7 @@ func (v *alertsScreen) buildChannels() fyne.CanvasObject {
 	f.add(em, "Server", e.wrap("smtp.addr", v.mHost))
 	f.add(em, "Port", e.wrap("smtp.port", v.mPort))
 	f.add(em, "Security", e.wrap("smtp.insecure", v.mSec))
+	e.labels["smtp.tls"] = e.labels["smtp.insecure"] // the appliance names either for the security choice
 	f.add(em, "User", e.wrap("smtp.username", v.mUser))
 	f.add(em, "Password", e.wrap("smtp.password", v.mPass))
 	f.add(em, "From", e.wrap("smtp.from", v.mFrom))
@@ -639,6 +642,45 @@ func (v *alertsScreen) deleteRule() {
 
 func (v *alertsScreen) showChannelType(t string) { v.chForm.showOnly(t) }
 
+// securityChoice is the label of a source.Security* value; an unknown or empty one reads
+// as STARTTLS, the appliance's default.
+func securityChoice(value string) string {
+	for i, s := range securityValues {
+		if s == value {
+			return securityChoices[i]
+		}
+	}
+	return securityChoices[0]
+}
+
+// securityValue is the source.Security* value of a label.
+func securityValue(label string) string {
+	for i, c := range securityChoices {
+		if c == label {
+			return securityValues[i]
+		}
+	}
+	return source.SecuritySTARTTLS
+}
+
+// securityChanged follows the choice with the port when the port is still the other mode's
+// standard one (or empty), so switching to implicit TLS does not leave 587 behind.
+func (v *alertsScreen) securityChanged(label string) {
+	if v.mPort == nil {
+		return
+	}
+	switch p := strings.TrimSpace(v.mPort.Text); securityValue(label) {
+	case source.SecurityTLS:
+		if p == "" || p == "587" {
+			v.mPort.SetText("465")
+		}
+	case source.SecuritySTARTTLS:
+		if p == "465" {
+			v.mPort.SetText("587")
+		}
+	}
+}
+
 func (v *alertsScreen) newChannel() {
 	v.editChannel(source.Channel{Type: source.ChannelEmail, Email: &source.EmailSettings{Port: 587, Security: source.SecuritySTARTTLS}})
 }
@@ -657,7 +699,7 @@ func (v *alertsScreen) editChannel(c source.Channel) {
 	setEnabled(v.whSecret, false)
 	v.whSecret.SetPlaceHolder("shared secret the receiver checks")
 	v.mPass.SetPlaceHolder("empty: none")
-	v.mSec.SetSelected(securityChoices[0])
+	v.mSec.SetSelected(securityChoice(source.SecuritySTARTTLS))
 	v.slNet.SetSelected("udp")
 	if w := c.Webhook; w != nil {
 		v.whURL.SetText(w.URL)
@@ -676,9 +718,7 @@ func (v *alertsScreen) editChannel(c source.Channel) {
 		if m.Port != 0 {
 			v.mPort.SetText(strconv.Itoa(m.Port))
 		}
-		if m.Security == source.SecurityNone {
-			v.mSec.SetSelected(securityChoices[1])
-		}
+		v.mSec.SetSelected(securityChoice(m.Security))
 		v.mUser.SetText(m.Username)
 		if m.PasswordSet {
 			v.mPass.SetPlaceHolder("stored (never shown): leave empty to keep it")
@@ -775,24 +815,21 @@ func (v *alertsScreen) channelFromForm() (source.Channel, []*source.FieldError) 
 		}
 		c.Webhook, c.Target = w, w.URL
 	case source.ChannelEmail:
-		m := &source.EmailSettings{Host: strings.TrimSpace(v.mHost.Text), Security: source.SecuritySTARTTLS,
+		m := &source.EmailSettings{Host: strings.TrimSpace(v.mHost.Text), Security: securityValue(v.mSec.Selected),
 			Username: strings.TrimSpace(v.mUser.Text), Password: v.mPass.Text, From: strings.TrimSpace(v.mFrom.Text),
 			To: splitNames(v.mTo.Text), CACert: strings.TrimSpace(v.mCA.Text)}
-		if v.mSec.Selected == securityChoices[1] {
-			m.Security = source.SecurityNone
-		}
 		if msg := checkHost(m.Host); msg != "" {
 			bad("smtp.addr", "%s", msg)
 		}
 		var msg string
 		if m.Port, msg = wholeNumber(v.mPort.Text, -1, 1, 65535); msg != "" || m.Port < 0 {
-			bad("smtp.port", "%s", orText(msg, "the server's port (587 for submission with STARTTLS)"))
+			bad("smtp.port", "%s", orText(msg, "the server's port (587 for STARTTLS, 465 for implicit TLS)"))
 		}
 		// An empty password field keeps the stored one while a user name is given.
 		m.PasswordSet = m.Password == "" && m.Username != "" && old.Email != nil && old.Email.PasswordSet
 		switch {
 		case (m.Password != "" || m.PasswordSet) && m.Security == source.SecurityNone:
-			bad("smtp.password", "a password is never sent without TLS: choose STARTTLS or clear the user name and password")
+			bad("smtp.password", "a password is never sent without TLS: choose STARTTLS or TLS, or clear the user name and password")
 		case m.Password != "" && m.Username == "":
 			bad("smtp.username", "required with a password")
 		}

@@ -149,7 +149,7 @@ func TestEmailChannelEditorValidatesSavesAndTests(t *testing.T) {
 		v.chName.SetText("night shift")
 		v.mHost.SetText("mail.example.test:25")
 		v.mPort.SetText("lots")
-		v.mSec.SetSelected(securityChoices[1])
+		v.mSec.SetSelected(securityChoice(source.SecurityNone))
 		v.mPass.SetText("hunter2")
 		v.mFrom.SetText("bulwark")
 		v.mTo.SetText("ops@example.test, oncall")
@@ -167,7 +167,7 @@ func TestEmailChannelEditorValidatesSavesAndTests(t *testing.T) {
 		v.chName.SetText("night-shift")
 		v.mHost.SetText("mail.example.test")
 		v.mPort.SetText("2525")
-		v.mSec.SetSelected(securityChoices[0])
+		v.mSec.SetSelected(securityChoice(source.SecuritySTARTTLS))
 		v.mUser.SetText("bulwark")
 		v.mFrom.SetText("bulwark@example.test")
 		v.mTo.SetText("ops@example.test, oncall@example.test")
@@ -210,13 +210,13 @@ func TestEmailChannelEditorValidatesSavesAndTests(t *testing.T) {
 	}
 	// Without TLS a kept password would be sent in clear: refused before anything is sent.
 	h.act(func() {
-		v.mSec.SetSelected(securityChoices[1])
+		v.mSec.SetSelected(securityChoice(source.SecurityNone))
 		v.saveChannel()
 	})
 	if got := v.chErrs.text("smtp.password"); !strings.Contains(got, "never sent without TLS") || len(h.mutations()) != n+1 {
 		t.Fatalf("kept password over plain text: %q", got)
 	}
-	h.act(func() { v.mSec.SetSelected(securityChoices[0]) })
+	h.act(func() { v.mSec.SetSelected(securityChoice(source.SecuritySTARTTLS)) })
 	h.act(func() {
 		v.mPass.SetText("hunter3")
 		v.saveChannel()
@@ -366,5 +366,91 @@ func TestScriptedStepsCreateAChannelAndRule(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", step, err, want)
 		}
+	}
+}
+
+// Implicit TLS (port 465): choosing it moves the default port along, the channel saves as
+// source.SecurityTLS with its password (TLS protects it), and it loads back as TLS.
+func TestEmailChannelOverImplicitTLS(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.connected()
+	v := h.view("Alerts").(*alertsScreen)
+	h.act(func() {
+		v.showTab("Channels")
+		test.Tap(widgetByText(t, v.content, "New channel"))
+		v.chType.SetSelected("email")
+	})
+	if v.mPort.Text != "587" || v.mSec.Selected != "STARTTLS" {
+		t.Fatalf("a new e-mail channel: port %q security %q", v.mPort.Text, v.mSec.Selected)
+	}
+	h.act(func() { v.mSec.SetSelected("TLS (implicit, port 465)") })
+	if v.mPort.Text != "465" {
+		t.Fatalf("implicit TLS left port %q", v.mPort.Text)
+	}
+	h.act(func() { v.mSec.SetSelected(securityChoice(source.SecuritySTARTTLS)) })
+	if v.mPort.Text != "587" {
+		t.Fatalf("back to STARTTLS: port %q", v.mPort.Text)
+	}
+	// A port the operator typed is theirs: switching security leaves it alone.
+	h.act(func() {
+		v.mPort.SetText("2465")
+		v.mSec.SetSelected(securityChoice(source.SecurityTLS))
+	})
+	if v.mPort.Text != "2465" {
+		t.Fatalf("a typed port was replaced by %q", v.mPort.Text)
+	}
+	h.act(func() {
+		v.mPort.SetText("465")
+		v.chName.SetText("smtps")
+		v.mHost.SetText("smtp.example.test")
+		v.mUser.SetText("bulwark")
+		v.mPass.SetText("hunter2")
+		v.mFrom.SetText("bulwark@example.test")
+		v.mTo.SetText("ops@example.test")
+		test.Tap(widgetByText(t, v.content, "Save channel"))
+	})
+	if msg := v.chErrs.text("smtp.password"); msg != "" {
+		t.Fatalf("a password over implicit TLS was refused: %q", msg)
+	}
+	want := source.Channel{Name: "smtps", Type: "email", Target: "ops@example.test",
+		Email: &source.EmailSettings{Host: "smtp.example.test", Port: 465, Security: source.SecurityTLS, Username: "bulwark",
+			Password: "hunter2", From: "bulwark@example.test", To: []string{"ops@example.test"}}}
+	if got := h.lastCall("SaveChannel").Args[0].(source.Channel); !reflect.DeepEqual(got, want) {
+		t.Fatalf("saved\n got %+v %+v\nwant %+v %+v", got, got.Email, want, want.Email)
+	}
+	if c, ok := h.app.Channel("smtps"); !ok || c.Email.Security != source.SecurityTLS {
+		t.Fatalf("the fake stored %+v", c)
+	}
+	// Loaded back from the listing: TLS is selected and the port is untouched.
+	h.act(func() { v.newChannel() })
+	for i, c := range v.channels {
+		if c.Name == "smtps" {
+			h.act(func() { v.chanTable.pick(i) })
+		}
+	}
+	if v.mSec.Selected != "TLS (implicit, port 465)" || v.mPort.Text != "465" || !strings.Contains(v.mPass.PlaceHolder, "stored") {
+		t.Fatalf("loaded: security %q port %q password placeholder %q", v.mSec.Selected, v.mPort.Text, v.mPass.PlaceHolder)
+	}
+	h.act(func() { test.Tap(v.testBtn) })
+	if c := h.lastCall("TestChannel"); c.Args[0] != "smtps" || !strings.Contains(v.chMsg.Text, "delivered to smtps") {
+		t.Fatalf("test: %+v %q", c, v.chMsg.Text)
+	}
+	// The appliance's word on the TLS mode lands beside Security.
+	if !v.chErrs.set("smtp.tls", "must be starttls or implicit") || !strings.Contains(v.chErrs.text("smtp.tls"), "implicit") {
+		t.Fatal("no place beside Security for an smtp.tls error")
+	}
+	// The scripted steps reach the choice by its label.
+	steps := []string{"tap Channel/New channel", "set Channel/Name=relay465", "set Channel/Type=email", "set Channel/Server=127.0.0.1",
+		"set Channel/Security=TLS (implicit, port 465)", "set Channel/From=bulwark@example.test", "set Channel/To=ops@example.test",
+		"tap Channel/Save channel"}
+	for _, st := range steps {
+		var err error
+		h.act(func() { err = h.c.Do(st) })
+		if err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+	}
+	if ch := h.lastCall("SaveChannel").Args[0].(source.Channel); ch.Name != "relay465" || ch.Email.Security != source.SecurityTLS || ch.Email.Port != 465 {
+		t.Fatalf("scripted channel %+v %+v", ch, ch.Email)
 	}
 }

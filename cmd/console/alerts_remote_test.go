@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -51,7 +52,8 @@ func TestAdapterAgainstRealAppliance(t *testing.T) {
 	for _, st := range []struct {
 		name string
 		f    func(*testing.T, context.Context, *adminclient.Client, *remote, string, string)
-	}{{"channels", testChannels}, {"rules", testRulesRoundTrip}, {"events total", testEventsTotal}} {
+	}{{"channels", testChannels}, {"rules", testRulesRoundTrip}, {"events total", testEventsTotal},
+		{"mail over implicit TLS", testMailImplicitTLS}} {
 		t.Run(st.name, func(t *testing.T) { st.f(t, ctx, c, newRemote(c), data, public) })
 	}
 }
@@ -283,5 +285,98 @@ func testRulesRoundTrip(t *testing.T, ctx context.Context, c *adminclient.Client
 	bad := source.AlertRule{Name: "too fast", Type: source.RuleSpike, Factor: 3, Window: 90 * time.Second, Channels: []string{"desk"}, Enabled: true}
 	if err := r.SaveAlertRule(ctx, bad); !errors.As(err, &fe) || fe.Field != "window" {
 		t.Fatalf("refusal: %v", err)
+	}
+}
+
+// Against a real appliance: an e-mail channel the console saves with "TLS (implicit, port
+// 465)" is stored as implicit TLS, reads back as such, and "send test" delivers over TLS
+// from the first byte with authentication; a server with a certificate from another CA, and
+// a plain-text server, are refused with the reason, and neither gets the mail.
+func testMailImplicitTLS(t *testing.T, ctx context.Context, c *adminclient.Client, r *remote, data, public string) {
+	ca, err := pki.LoadOrCreateCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb := newImplicitTLSMailbox(t, ca, "alerts", "s3cret")
+	host, port := hostPort(mb.Addr)
+	mail := source.Channel{Name: "smtps-mail", Type: source.ChannelEmail, Email: &source.EmailSettings{Host: host, Port: port,
+		Security: source.SecurityTLS, Username: "alerts", Password: "s3cret", From: "bulwark@example.test",
+		To: []string{"ops@example.test"}, CACert: string(ca.CertPEM)}}
+	if err := r.SaveChannel(ctx, mail); err != nil {
+		t.Fatal(err)
+	}
+	got := channelByName(t, r, "smtps-mail")
+	want := *mail.Email
+	want.Password, want.PasswordSet = "", true
+	if got.Email == nil || !reflect.DeepEqual(*got.Email, want) {
+		t.Fatalf("read back %+v\nwant %+v", got.Email, want)
+	}
+	// What the appliance stored, through the admin API itself.
+	cs, err := c.Channels(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range cs {
+		if ch.Name == "smtps-mail" && (ch.SMTP == nil || ch.SMTP.TLS != adminapi.SMTPImplicitTLS || ch.SMTP.Insecure) {
+			t.Fatalf("stored %+v", ch.SMTP)
+		}
+	}
+	if err := r.TestChannel(ctx, "smtps-mail"); err != nil {
+		t.Fatal(err)
+	}
+	if m := mb.wait(t, 10*time.Second); !strings.Contains(m, "test alert") || !strings.Contains(m, "To: ops@example.test") {
+		t.Fatalf("mail:\n%s", m)
+	}
+
+	// A certificate from another CA: refused, nothing delivered.
+	other, err := pki.LoadOrCreateCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := newImplicitTLSMailbox(t, other, "alerts", "s3cret")
+	fhost, fport := hostPort(forged.Addr)
+	mail.Name, mail.Email.Host, mail.Email.Port = "smtps-forged", fhost, fport
+	if err := r.SaveChannel(ctx, mail); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.TestChannel(ctx, "smtps-forged"); err == nil || !strings.Contains(err.Error(), "implicit TLS") || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("server with another CA's certificate: %v", err)
+	}
+
+	// A plain-text relay behind an implicit-TLS channel: a prompt, clear failure.
+	plain := newMailbox(t, nil, "", "")
+	phost, pport := hostPort(plain.Addr)
+	mail.Name, mail.Email.Host, mail.Email.Port, mail.Email.Username, mail.Email.Password = "smtps-plain", phost, pport, "", ""
+	if err := r.SaveChannel(ctx, mail); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := r.TestChannel(ctx, "smtps-plain"); err == nil || !strings.Contains(err.Error(), "plain text") {
+		t.Fatalf("plain-text server on an implicit-TLS channel: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("the failure took %s (channel timeout 10s)", d)
+	}
+	if len(forged.got) != 0 || len(plain.got) != 0 {
+		t.Fatal("an untrusted or plain-text server got the mail")
+	}
+
+	// The appliance refuses implicit TLS mixed with insecure, naming the field.
+	var re *adminclient.RequestError
+	err = c.PutChannel(ctx, adminapi.Channel{Name: "mixed", Type: adminapi.ChannelSMTP, SMTP: &adminapi.SMTPConfig{Addr: mb.Addr,
+		From: "bulwark@example.test", To: []string{"ops@example.test"}, TLS: adminapi.SMTPImplicitTLS, Insecure: true}})
+	if !errors.As(err, &re) || re.Field != "smtp.insecure" {
+		t.Fatalf("implicit TLS with insecure: %v", err)
+	}
+	// A security the console does not know never reaches the appliance as something else.
+	mail.Name, mail.Email.Security = "smtps-odd", "ssl"
+	var fe *source.FieldError
+	if err := r.SaveChannel(ctx, mail); !errors.As(err, &fe) || fe.Field != "smtp.tls" {
+		t.Fatalf("unknown security: %v", err)
+	}
+	for _, ch := range []string{"smtps-odd", "mixed"} {
+		if cs, _ := c.Channels(ctx); slices.ContainsFunc(cs, func(x adminapi.Channel) bool { return x.Name == ch }) {
+			t.Fatalf("refused channel %s was stored", ch)
+		}
 	}
 }

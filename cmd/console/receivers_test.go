@@ -15,8 +15,9 @@ import (
 )
 
 // mailbox is a real SMTP server on loopback (emersion/go-smtp) that the appliance delivers
-// alerts to. With a CA it offers STARTTLS with a certificate from that CA and takes mail
-// only from user/pass authenticated over TLS; without one it is a plain local relay.
+// alerts to. With a CA it offers STARTTLS with a certificate from that CA (or, made by
+// newImplicitTLSMailbox, speaks TLS from the first byte like a port-465 server) and takes
+// mail only from user/pass authenticated over TLS; without one it is a plain local relay.
 type mailbox struct {
 	Addr string
 	got  chan string
@@ -48,7 +49,7 @@ func (s *mailSession) Mail(string, *smtp.MailOptions) error {
 		return nil
 	}
 	if _, ok := s.conn.TLSConnectionState(); !ok {
-		return errors.New("STARTTLS first")
+		return errors.New("TLS first")
 	}
 	if !s.authd {
 		return errors.New("authenticate first")
@@ -73,6 +74,18 @@ func (s *mailSession) Logout() error { return nil }
 // newMailbox starts the server; ca nil means plain text without authentication.
 func newMailbox(t *testing.T, ca *pki.CA, user, pass string) *mailbox {
 	t.Helper()
+	return startMailbox(t, ca, user, pass, false)
+}
+
+// newImplicitTLSMailbox starts a server that speaks TLS from the first byte (RFC 8314
+// "submissions"), with a certificate from ca.
+func newImplicitTLSMailbox(t *testing.T, ca *pki.CA, user, pass string) *mailbox {
+	t.Helper()
+	return startMailbox(t, ca, user, pass, true)
+}
+
+func startMailbox(t *testing.T, ca *pki.CA, user, pass string, implicit bool) *mailbox {
+	t.Helper()
 	mb := &mailbox{got: make(chan string, 32), user: user, pass: pass, tls: ca != nil}
 	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &mailSession{mb: mb, conn: c}, nil }))
 	s.Domain = "localhost"
@@ -91,6 +104,9 @@ func newMailbox(t *testing.T, ca *pki.CA, user, pass string) *mailbox {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if implicit {
+		ln = tls.NewListener(ln, s.TLSConfig)
 	}
 	go s.Serve(ln)
 	t.Cleanup(func() { s.Close() })

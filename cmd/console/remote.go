@@ -777,7 +777,10 @@ func channelFromAPI(c adminapi.Channel) source.Channel {
 		m := c.SMTP
 		host, port := hostPort(m.Addr)
 		sec := source.SecuritySTARTTLS
-		if m.Insecure {
+		switch {
+		case m.TLS == adminapi.SMTPImplicitTLS:
+			sec = source.SecurityTLS
+		case m.Insecure:
 			sec = source.SecurityNone
 		}
 		out.Type, out.Target = source.ChannelEmail, strings.Join(m.To, ", ")
@@ -837,7 +840,20 @@ func (r *remote) SaveChannel(ctx context.Context, c source.Channel) error {
 		}
 		ch.Type = adminapi.ChannelSMTP
 		ch.SMTP = &adminapi.SMTPConfig{Addr: net.JoinHostPort(m.Host, strconv.Itoa(m.Port)), From: m.From, To: m.To,
-			Username: m.Username, Password: keepSecret(m.Password, m.PasswordSet), Insecure: m.Security == source.SecurityNone, CACert: m.CACert}
+			Username: m.Username, Password: keepSecret(m.Password, m.PasswordSet), CACert: m.CACert}
+		switch m.Security {
+		case source.SecuritySTARTTLS:
+			// "" is the appliance's STARTTLS; an explicit "starttls" stored by another client stays.
+			if old.SMTP != nil && old.SMTP.TLS == adminapi.SMTPStartTLS {
+				ch.SMTP.TLS = adminapi.SMTPStartTLS
+			}
+		case source.SecurityTLS:
+			ch.SMTP.TLS = adminapi.SMTPImplicitTLS
+		case source.SecurityNone:
+			ch.SMTP.Insecure = true
+		default:
+			return &source.FieldError{Field: "smtp.tls", Message: fmt.Sprintf("unknown mail security %q (STARTTLS, TLS or none)", m.Security)}
+		}
 		if old.SMTP != nil {
 			ch.SMTP.Timeout = old.SMTP.Timeout
 		}

@@ -691,6 +691,17 @@ func (a *Appliance) SaveChannel(ctx context.Context, c source.Channel) error {
 	if err := a.wait(ctx, "SaveChannel", true, c); err != nil {
 		return err
 	}
+	if m := c.Email; m != nil {
+		// Like the appliance: the three transport securities, implicit TLS never with plain text.
+		switch m.Security {
+		case source.SecuritySTARTTLS, source.SecurityTLS, source.SecurityNone:
+		default:
+			return &source.FieldError{Field: "smtp.tls", Message: fmt.Sprintf("unknown mail security %q (starttls, tls or none)", m.Security)}
+		}
+		if m.Security == source.SecurityNone && (m.Password != "" || m.PasswordSet) {
+			return &source.FieldError{Field: "smtp.insecure", Message: "a password is never sent without TLS"}
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for i := range a.channels {

@@ -334,7 +334,8 @@ type WebhookSettings struct {
 
 // Mail transport security.
 const (
-	SecuritySTARTTLS = "starttls" // STARTTLS required
+	SecuritySTARTTLS = "starttls" // STARTTLS required (submission, usually port 587)
+	SecurityTLS      = "tls"      // implicit TLS from the first byte (submissions, usually port 465)
 	SecurityNone     = "none"     // plain text to a trusted local relay (never with a password)
 )
 
@@ -342,7 +343,7 @@ const (
 type EmailSettings struct {
 	Host     string
 	Port     int
-	Security string // SecuritySTARTTLS or SecurityNone
+	Security string // SecuritySTARTTLS, SecurityTLS or SecurityNone
 	Username string
 	// Password is write-only like WebhookSettings.Secret: PasswordSet says one is stored, and
 	// on save an empty Password with PasswordSet keeps it.
@@ -350,7 +351,7 @@ type EmailSettings struct {
 	PasswordSet bool
 	From        string
 	To          []string
-	CACert      string // PEM trusted for STARTTLS
+	CACert      string // PEM trusted for the server's certificate (STARTTLS or TLS)
 }
 
 // SyslogSettings send RFC 5424 messages.
