@@ -75,6 +75,9 @@ func TestRulesFire(t *testing.T) {
 		{"/proc/self/environ", Traversal, RuleTraversalFile},
 		{"/var/run/mysqld/mysqld.pid", Traversal, RuleTraversalAbs},
 		{"/opt/app/config.yml", Traversal, RuleTraversalAbs},
+		{"/home/deploy/.ssh/known_hosts", Traversal, RuleTraversalAbs},
+		{"/tmp/app.log", Traversal, RuleTraversalAbs},
+		{"/root/notes", Traversal, RuleTraversalAbs},
 		{"php://filter/convert.base64-encode/resource=index.php", Traversal, RuleTraversalScheme},
 		{"Li4vLi4vLi4vZXRjL3Bhc3N3ZA==", Traversal, RuleTraversalDotDot}, // base64 of ../../../etc/passwd
 	}
@@ -102,6 +105,9 @@ func TestBenignValues(t *testing.T) {
 		"C'est la vie -- said she", "price >= 10", "<b>bold</b> and <i>italic</i>", "me & you = us",
 		"Use 'quotes' or \"double quotes\"", "100% cotton", "#2 pencil", "email me at x--y@example.com",
 		`{"a": "b", "c": [1, 2]}`, "#include <set>", "What is document.cookie?", `SMALL "&" SIGN`, `"IS" STAMP`, "Rock 'n' Roll", "Map<String, Integer>", "SGVsbG8gd29ybGQhIQ==", "etc. hosts of people", "/usr is a directory",
+		// application routes in redirect / "next" parameters, under names Unix also uses
+		"/home/feed", "/home/user/docs", "/dev/docs/getting-started", "/lib/app.js", "/opt/in?ref=mail",
+		"/tmp/upload-42", "/var/news/2026", "/srv/status", "/bin/list", "/usr/profile/7",
 	} {
 		if fs := Check(v); len(fs) > 0 {
 			t.Errorf("benign %q flagged: %+v", v, fs)

@@ -31,12 +31,40 @@ var sysFiles = [][]string{
 	{"access_log"}, {"error_log"}, {"php.ini"}, {"httpd.conf"}, {"my.cnf"}, {"my.ini"},
 }
 
-// sysDirs are top-level directories of Unix and Windows servers.
+// sysDirs are top-level directories of Unix and Windows servers. A value that is an absolute
+// path into one is a file request when the directory is never an application route (true),
+// or, for names web apps also use as routes (false: /home/feed, /dev/docs, /lib/app.js, which
+// arrive in redirect and "next" parameters), only when the path names a hidden or
+// configuration-like file (see fileLike).
 var sysDirs = map[string]bool{
-	"etc": true, "var": true, "usr": true, "proc": true, "sys": true, "root": true, "boot": true,
-	"bin": true, "sbin": true, "dev": true, "opt": true, "home": true, "lib": true, "tmp": true,
+	"etc": true, "proc": true, "sys": true, "root": true, "boot": true,
 	"windows": true, "winnt": true, "inetpub": true, "system32": true, "program files": true,
-	"documents and settings": true, "appserv": true, "xampp": true, "wamp": true, "srv": true,
+	"documents and settings": true, "appserv": true, "xampp": true, "wamp": true,
+	"var": false, "usr": false, "bin": false, "sbin": false, "dev": false, "opt": false,
+	"home": false, "lib": false, "tmp": false, "srv": false,
+}
+
+// fileExts are extensions of files a server keeps and an application never links to.
+var fileExts = map[string]bool{
+	"conf": true, "cfg": true, "ini": true, "log": true, "key": true, "pem": true, "env": true,
+	"sh": true, "bash": true, "db": true, "sqlite": true, "sql": true, "bak": true, "old": true,
+	"swp": true, "passwd": true, "history": true, "so": true, "pid": true, "sock": true,
+	"yml": true, "yaml": true, "toml": true, "properties": true,
+}
+
+// fileLike reports whether a path below a route-like system directory names a hidden file or
+// folder (/home/u/.ssh, /tmp/.x) or a file with a server-side extension (/var/app.log).
+func fileLike(rest string) bool {
+	for _, seg := range strings.Split(rest, "/") {
+		if len(seg) > 1 && seg[0] == '.' && seg != ".." {
+			return true
+		}
+	}
+	last := rest[strings.LastIndexByte(rest, '/')+1:]
+	if i := strings.LastIndexByte(last, '.'); i > 0 {
+		return fileExts[strings.ToLower(last[i+1:])]
+	}
+	return false
 }
 
 type travScan struct{}
@@ -298,8 +326,10 @@ func absPath(p string) (int, string) {
 	if i <= 0 {
 		return 0, ""
 	}
-	if sysDirs[strings.ToLower(s[:i])] && i+1 < len(s) {
-		return RuleTraversalAbs, "absolute path into /" + strings.ToLower(s[:i])
+	dir := strings.ToLower(s[:i])
+	always, known := sysDirs[dir]
+	if known && i+1 < len(s) && (always || fileLike(s[i+1:])) {
+		return RuleTraversalAbs, "absolute path into /" + dir
 	}
 	return 0, ""
 }
