@@ -244,3 +244,41 @@ func TestDecodedSources(t *testing.T) {
 		t.Fatalf("decoded query %q (Coraza drops the fragment)", got)
 	}
 }
+
+// Absent variables: a rule goes only when the request has none of what it reads; each
+// case here is a way the variable could still be there.
+func TestAbsentRules(t *testing.T) {
+	for _, raw := range []string{
+		`SecRule &REQUEST_HEADERS:Range "@eq 0" "id:1,phase:1"`,           // a count is a value even for no header
+		`SecRule REQUEST_HEADERS:/^x-/ "@rx a" "id:2,phase:1"`,            // a key expression
+		`SecRule REQUEST_HEADERS|ARGS "@rx a" "id:3,phase:1"`,             // every header
+		`SecRule REQUEST_HEADERS:Range|ARGS "@rx a" "id:4,phase:1"`,       // ARGS too
+		`SecRule REQUEST_HEADERS:Range|!REQUEST_HEADERS:X "@rx a" "id:5"`, // not modelled
+		`SecAction "id:6,phase:1,pass"`,
+	} {
+		if _, ok := absentOnly(1, raw); ok {
+			t.Errorf("%s taken for a rule on absent variables", raw)
+		}
+	}
+	a, ok := absentOnly(7, `SecRule FILES|REQUEST_HEADERS:X-Filename|XML:/* "!@rx ^x$" "id:7,phase:2"`)
+	if !ok || !a.files || !a.xml || len(a.headers) != 1 || a.headers[0] != "x-filename" {
+		t.Fatalf("absent rule %+v %v", a, ok)
+	}
+	g := &gate{absent: []absentRule{a}}
+	has := func(r *Request) bool { return len(g.absentRemovable(r)) == 0 }
+	r := benignGET()
+	if has(r) {
+		t.Fatal("a GET without X-Filename, files or XML keeps the rule")
+	}
+	r.Headers = append(r.Headers, [2]string{"x-FILENAME", "a.php"})
+	if !has(r) {
+		t.Fatal("header names compare case-insensitively")
+	}
+	for _, ct := range []string{"multipart/form-data; boundary=x", "text/XML"} {
+		r := benignPOST()
+		r.Headers = append(r.Headers, [2]string{"Content-Type", ct})
+		if !has(r) {
+			t.Errorf("Content-Type %s can bring FILES or XML", ct)
+		}
+	}
+}
