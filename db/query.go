@@ -757,8 +757,9 @@ func filterConds(f EventFilter) ([]string, []any) {
 // severity and action only is counted exactly from the rollups: whole hours from
 // event_hours, whole minutes at the ends from event_minutes (or, with a severity filter,
 // which event_minutes does not carry, the ends from the events), the rest from the events
-// by the ts index; the events it reads are under two hours (two minutes without severity)
-// whatever the window. Any other filter counts the matching events, stopping after
+// by the ts index. An end is added, or subtracted from its whole hour, whichever is
+// shorter (as in top), so the events it reads are at most an hour (two minutes without
+// severity) whatever the window, and almost none at an end that is now. Any other filter counts the matching events, stopping after
 // TotalCap (capped = true).
 func total(ctx context.Context, tx *sql.Tx, f EventFilter) (n int64, capped bool, err error) {
 	if f.IP != "" || f.App != "" || f.Rule != "" || f.Text != "" {
@@ -818,24 +819,28 @@ const (
 	nsHour   = int64(time.Hour)
 )
 
+// count splits [lo, hi) as top does (planTop): whole hours, and ends either added or
+// subtracted from their whole hour, whichever reads less; an end is counted by minutes.
 func (c *classCounter) count(lo, hi int64) (int64, error) {
 	if lo >= hi {
 		return 0, nil
 	}
-	hFrom, hTo := ceilTo(lo, nsHour), floorTo(hi, nsHour)
-	if hFrom >= hTo {
-		return c.minutes(lo, hi)
+	p := planTop(time.Unix(0, lo), time.Unix(0, hi))
+	var n int64
+	if p.hourFrom < p.hourTo {
+		var err error
+		if n, err = c.sum(`SELECT SUM(count) FROM event_hours WHERE hour >= ? AND hour < ?`, c.sevWhere, c.sevArgs, p.hourFrom, p.hourTo); err != nil {
+			return 0, err
+		}
 	}
-	n, err := c.sum(`SELECT SUM(count) FROM event_hours WHERE hour >= ? AND hour < ?`, c.sevWhere, c.sevArgs, hFrom/1e9, hTo/1e9)
-	if err != nil {
-		return 0, err
+	for _, r := range p.raw {
+		m, err := c.minutes(r.from, r.to)
+		if err != nil {
+			return 0, err
+		}
+		n += r.sign * m
 	}
-	a, err := c.minutes(lo, hFrom)
-	if err != nil {
-		return 0, err
-	}
-	b, err := c.minutes(hTo, hi)
-	return n + a + b, err
+	return n, nil
 }
 
 // minutes counts [lo, hi) from event_minutes and the events, or from the events alone
