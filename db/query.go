@@ -437,22 +437,11 @@ func topCandidates(ctx context.Context, tx *sql.Tx, tt topTable, p topPlan, hp h
 	}
 	addIn := func(sign int64, q string, from, to int64) error {
 		list[0], list[1] = from, to
-		rows, err := tx.QueryContext(ctx, q, list...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		var v sql.RawBytes
-		var c int64
-		for rows.Next() {
-			if err := rows.Scan(&v, &c); err != nil {
-				return err
-			}
+		return eachRowCount(ctx, tx, q, list, func(v []byte, c int64) {
 			if k, ok := cands[string(v)]; ok {
 				k.exact += sign * c
 			}
-		}
-		return rows.Err()
+		})
 	}
 	qHours := fmt.Sprintf(`SELECT %[2]s, SUM(count) FROM %[1]s WHERE hour >= ? AND hour < ? AND %[2]s IN (%[3]s) GROUP BY %[2]s`, tt.table, tt.col, in)
 	if err := hp.gaps(p.hourFrom, p.hourTo, func(from, to int64) error { return addIn(1, qHours, from, to) }); err != nil {
@@ -562,6 +551,11 @@ func (t *tally) add(v []byte, c int64) {
 
 // addRows adds sign times the (value, count) rows of q.
 func (t *tally) addRows(ctx context.Context, tx *sql.Tx, sign int64, q string, args ...any) error {
+	return eachRowCount(ctx, tx, q, args, func(v []byte, c int64) { t.add(v, sign*c) })
+}
+
+// eachRowCount calls f with each (value, count) row of q; v is only valid during the call.
+func eachRowCount(ctx context.Context, tx *sql.Tx, q string, args []any, f func(v []byte, c int64)) error {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
@@ -573,7 +567,7 @@ func (t *tally) addRows(ctx context.Context, tx *sql.Tx, sign int64, q string, a
 		if err := rows.Scan(&v, &c); err != nil {
 			return err
 		}
-		t.add(v, sign*c)
+		f(v, c)
 	}
 	return rows.Err()
 }
