@@ -230,12 +230,17 @@ func specialize(re *syntax.Regexp, a *alphabet) *syntax.Regexp {
 // language returns the exact set of strings re matches (lowercased) when it is small and
 // finite, for building longer factors across a concatenation.
 func language(re *syntax.Regexp, limit int) ([]string, bool) {
-	return languageA(re, limit, false, factorMemo{})
+	return languageA(re, limit, false, newMemo(64))
 }
 
 // factorMemo remembers languageA's answers per node within one proof computation: the
 // candidates below ask for the language of the same large alternations many times.
-type factorMemo map[*syntax.Regexp]langResult
+type factorMemo struct {
+	lim int // the language limit of the proof (64; larger for native.go's factors)
+	res map[*syntax.Regexp]langResult
+}
+
+func newMemo(lim int) factorMemo { return factorMemo{lim: lim, res: map[*syntax.Regexp]langResult{}} }
 
 type langResult struct {
 	l  []string
@@ -249,12 +254,12 @@ const lineMark = "\n"
 // languageA is language; with anch, the assertions ^ $ \A \z are the string lineMark
 // (see necessaryA).
 func languageA(re *syntax.Regexp, limit int, anch bool, m factorMemo) ([]string, bool) {
-	if limit == 64 {
-		if r, ok := m[re]; ok {
+	if limit == m.lim {
+		if r, ok := m.res[re]; ok {
 			return r.l, r.ok
 		}
 		l, ok := languageRaw(re, limit, anch, m)
-		m[re] = langResult{l, ok}
+		m.res[re] = langResult{l, ok}
 		return l, ok
 	}
 	return languageRaw(re, limit, anch, m)
@@ -283,11 +288,10 @@ func languageRaw(re *syntax.Regexp, limit int, anch bool, m factorMemo) ([]strin
 		seen := map[byte]bool{}
 		for i := 0; i+1 < len(re.Rune); i += 2 {
 			lo, hi := re.Rune[i], re.Rune[i+1]
-			if lo > 0x7f {
-				continue
-			}
 			if hi > 0x7f {
-				hi = 0x7f
+				// a class with non-ASCII members has no finite byte language (a value
+				// may hold any rune there); specialised expressions never get here
+				return nil, false
 			}
 			if int(hi-lo) >= limit {
 				return nil, false
@@ -358,14 +362,14 @@ func necessary(re *syntax.Regexp) ([]string, bool) { return necessaryA(re, false
 // value) ran its 1.5 ms regular expression on the benign POST because "sed " occurs inside
 // "raised beds"; its anchored factor "\nsed " does not.
 func necessaryA(re *syntax.Regexp, anch bool) ([]string, bool) {
-	return necessaryD(re, anch, 0, factorMemo{})
+	return necessaryD(re, anch, 0, newMemo(64))
 }
 
 // necessaryD is necessaryA at nesting depth: the costlier candidates (a leading
 // alternation split by branch, preceding bytes) are tried near the top only, which keeps
 // the compilation of the proofs to seconds.
 func necessaryD(re *syntax.Regexp, anch bool, depth int, m factorMemo) ([]string, bool) {
-	if l, ok := languageA(re, 64, anch, m); ok {
+	if l, ok := languageA(re, m.lim, anch, m); ok {
 		if slicesContainsEmpty(l) {
 			return nil, false
 		}
@@ -420,7 +424,7 @@ func necessaryD(re *syntax.Regexp, anch bool, depth int, m factorMemo) ([]string
 		langs := make([][]string, n)
 		langOK := make([]bool, n)
 		for k, s := range re.Sub {
-			langs[k], langOK[k] = languageA(s, 64, anch, m)
+			langs[k], langOK[k] = languageA(s, m.lim, anch, m)
 		}
 		// pre[k]: how a match of parts k.. starts (prefixSet of the rest, built backwards)
 		var pre [][]string
@@ -586,7 +590,7 @@ func lastChars(re *syntax.Regexp, anch bool) (a alphabet, nullable, ok bool) {
 // prefixSet returns strings one of which every match of re starts with (lowercased), none
 // of them empty; ok=false when none is known.
 func prefixSet(re *syntax.Regexp, anch bool, m factorMemo) ([]string, bool) {
-	if l, ok := languageA(re, 64, anch, m); ok {
+	if l, ok := languageA(re, m.lim, anch, m); ok {
 		return l, !slicesContainsEmpty(l)
 	}
 	switch re.Op {
@@ -610,7 +614,7 @@ func prefixSet(re *syntax.Regexp, anch bool, m factorMemo) ([]string, bool) {
 	case syntax.OpConcat:
 		acc := []string{""}
 		for _, s := range re.Sub {
-			if l, ok := languageA(s, 64, anch, m); ok && len(acc)*len(l) <= maxFactors {
+			if l, ok := languageA(s, m.lim, anch, m); ok && len(acc)*len(l) <= maxFactors {
 				acc = product(acc, l)
 				continue
 			}

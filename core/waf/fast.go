@@ -127,6 +127,7 @@ type owner struct {
 type gate struct {
 	checks []check
 	absent []absentRule            // rules that read only variables a request may lack
+	native []nativeRule            // rules refuted by emulating their transformations (native.go)
 	owners [][]owner               // per factor id
 	ac     ahocorasick.AhoCorasick // every factor of every rule in every tier
 	nPats  int
@@ -207,6 +208,9 @@ func newGate(rules []types.RuleMetadata, pl int) *gate {
 		}
 		if a, ok := absentOnly(r.ID(), raw); ok {
 			g.absent = append(g.absent, a)
+		}
+		if n, ok := nativeOf(r.ID(), raw); ok && reachableAt(r.Tags(), pl) {
+			g.native = append(g.native, n)
 		}
 		if c, ok := analyse(r.ID(), raw); ok {
 			c.reach = reachableAt(r.Tags(), pl)
@@ -1192,6 +1196,13 @@ func (g *gate) removable(req *Request) []int { return g.removableOpt(req, true) 
 func (g *gate) removableOpt(req *Request, verify bool) []int {
 	out := g.removableProofs(req, verify)
 	ab := g.absentRemovable(req)
+	if verify {
+		for i := range g.native {
+			if g.native[i].refutedBy(req) {
+				ab = append(ab, g.native[i].id)
+			}
+		}
+	}
 	if len(ab) == 0 {
 		return out
 	}

@@ -283,7 +283,7 @@ func TestIdentityCRSRegression(t *testing.T) {
 		t.Fatalf("%d of %d requests fired different rules with the fast path", diffs, len(cases))
 	}
 	t.Logf("identity: %d requests, fired rule ids identical on every one; the fast path removed %.1f rules per request on average, "+
-		"%d removals in all proved by verification (a specialised expression run over line-framed texts)",
+		"%d removals in all proved by verification or emulation (an expression run over line-framed texts or over emulated decodings)",
 		len(cases), float64(removed)/float64(len(cases)), verified)
 	if verified == 0 {
 		t.Fatal("verification removed no rule on the whole suite: the identity test does not exercise it")
@@ -345,7 +345,7 @@ func TestIdentityAttackCorpora(t *testing.T) {
 	close(next)
 	wg.Wait()
 	if diffs.Load() == 0 {
-		t.Logf("identity on %d corpus requests: fired rule ids equal on every one; %d removals proved by verification", len(reqs), verified.Load())
+		t.Logf("identity on %d corpus requests: fired rule ids equal on every one; %d removals proved by verification or emulation", len(reqs), verified.Load())
 	}
 	if verified.Load() == 0 {
 		t.Error("verification removed no rule on the corpus requests: the test does not exercise it")
