@@ -353,8 +353,10 @@ func (g *Guard) Observe(e event.Event) {
 		if !j.counts(e.Action) {
 			continue
 		}
-		if n, tripped := j.w.add(addr.String(), now); tripped {
-			reason := fmt.Sprintf("%d %s events within %s", n, kindsString(j.Kinds), j.FindTime)
+		// Events of one request share its arrival time (verdict.Event): a blocked request
+		// that trips five rules is one strike, not five.
+		if n, tripped := j.w.addRequest(addr.String(), now, e.TS); tripped {
+			reason := fmt.Sprintf("%d requests with %s events within %s", n, kindsString(j.Kinds), j.FindTime)
 			g.banAndReport(addr, j.Name, j.BanTime, reason, event.Event{Method: e.Method, Host: e.Host, Path: e.Path, App: e.App})
 		}
 	}

@@ -382,3 +382,34 @@ func TestAttackRuleCountsOnlyBlockedEvents(t *testing.T) {
 		t.Fatalf("10 blocked attacks: ban %+v", b)
 	}
 }
+
+// One blocked request trips several CRS rules and detectors, each its own event with the
+// request's arrival time: it is one strike. Ten requests ban, however their events interleave.
+func TestAttackRuleCountsRequestsNotRuleMatches(t *testing.T) {
+	g, _ := New(Options{}, nil, nil)
+	addr := "198.51.100.45"
+	banned := func() bool {
+		_, ok := g.Store().IsBanned(netip.MustParseAddr(addr), time.Now())
+		return ok
+	}
+	req := func(n int) time.Time { return time.Now().UTC().Truncate(time.Second).Add(time.Duration(n) * time.Millisecond) }
+	for i := 0; i < 25; i++ { // request 1: 25 rule matches
+		g.Observe(event.Event{TS: req(1), Kind: event.SQLi, Action: event.Blocked, IP: addr, Rule: "942100"})
+	}
+	if banned() {
+		t.Fatal("one blocked request with 25 rule matches led to a ban")
+	}
+	// Requests 2..9 in pairs whose events interleave.
+	for n := 2; n < 10; n += 2 {
+		for _, ts := range []time.Time{req(n), req(n + 1), req(n), req(n + 1), req(n)} {
+			g.Observe(event.Event{TS: ts, Kind: event.XSS, Action: event.Blocked, IP: addr, Rule: "941100"})
+		}
+	}
+	if banned() {
+		t.Fatal("banned after 9 requests")
+	}
+	g.Observe(event.Event{TS: req(10), Kind: event.Traversal, Action: event.Blocked, IP: addr, Rule: "930100"})
+	if b, ok := g.Store().IsBanned(netip.MustParseAddr(addr), time.Now()); !ok || b.Rule != "attacks" || !strings.Contains(b.Reason, "10 requests") {
+		t.Fatalf("10 blocked requests: ban %+v", b)
+	}
+}

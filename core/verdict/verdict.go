@@ -82,7 +82,8 @@ func (in *Info) Snapshot() (app string, kind event.Kind, action event.Action, ru
 }
 
 // Event builds an event for r with the request's fields filled in; callers set kind, severity,
-// action, rule and detail.
+// action, rule and detail. Its time is the request's arrival, so every event of one request
+// carries the same TS (the guard counts a request once by it).
 func Event(r *http.Request, kind event.Kind, sev event.Severity, action event.Action, rule string, detail any) event.Event {
 	in := From(r.Context())
 	app, _, _, _, _ := in.Snapshot()
@@ -90,8 +91,12 @@ func Event(r *http.Request, kind event.Kind, sev event.Severity, action event.Ac
 	if ip == "" {
 		ip, _, _ = net.SplitHostPort(r.RemoteAddr)
 	}
+	ts := in.Start // every event of one request carries its arrival time
+	if ts.IsZero() {
+		ts = time.Now()
+	}
 	e := event.Event{
-		TS: time.Now().UTC(), Kind: kind, Severity: sev, Action: action,
+		TS: ts.UTC(), Kind: kind, Severity: sev, Action: action,
 		IP: ip, Method: r.Method, Host: r.Host, Path: r.URL.Path, App: app, Rule: rule,
 	}
 	if detail != nil {
