@@ -139,6 +139,14 @@ func BenchmarkEventsQueryByIP(b *testing.B) {
 	p50(b, c, func(ctx context.Context) error { _, err := c.Events(ctx, f); return err })
 }
 
+// BenchmarkEventsQueryText: a text filter (substring of path or detail) over the whole day,
+// a full scan of the window; one value in 500 paths matches.
+func BenchmarkEventsQueryText(b *testing.B) {
+	_, c := benchHarness(b)
+	f := adminapi.EventFilter{Text: "/p/499", Since: time.Now().Add(-24 * time.Hour), Limit: 100}
+	p50(b, c, func(ctx context.Context) error { _, err := c.Events(ctx, f); return err })
+}
+
 // BenchmarkEventsStats: per-minute buckets over 24 hours (1440 buckets).
 func BenchmarkEventsStats(b *testing.B) {
 	_, c := benchHarness(b)
