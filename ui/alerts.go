@@ -605,23 +605,31 @@ func showErrors(fe *fieldErrors, msg *widget.Label, errs []*source.FieldError, v
 
 func (v *alertsScreen) saveRule() {
 	r, errs := v.ruleFromForm()
-	if len(errs) > 0 {
-		showErrors(v.ruleErrs, v.ruleMsg, errs, v)
-		return
-	}
-	v.ruleErrs.clear()
-	act(v.s, func(ctx context.Context) error { return v.s.app.SaveAlertRule(ctx, r) }, func(err error) {
-		if err != nil {
-			if v.ruleErrs.fromAppliance(err) {
-				v.fail(v.ruleMsg, "the appliance refused the rule: see the marked field")
-				return
-			}
-			v.fail(v.ruleMsg, errText("save rule", err))
-			return
-		}
+	v.submit(v.ruleErrs, v.ruleMsg, "rule", errs, func(ctx context.Context) error { return v.s.app.SaveAlertRule(ctx, r) }, func() {
 		v.editing = r.Name
 		v.ok(v.ruleMsg, "rule "+r.Name+" saved")
 		v.refresh()
+	})
+}
+
+// submit sends a form's value when the local checks found nothing, and shows the errors
+// (local, or the appliance's naming a field) beside their fields; saved runs on success.
+func (v *alertsScreen) submit(fe *fieldErrors, msg *widget.Label, what string, errs []*source.FieldError, call func(context.Context) error, saved func()) {
+	if len(errs) > 0 {
+		showErrors(fe, msg, errs, v)
+		return
+	}
+	fe.clear()
+	act(v.s, call, func(err error) {
+		if err != nil {
+			if fe.fromAppliance(err) {
+				v.fail(msg, "the appliance refused the "+what+": see the marked field")
+				return
+			}
+			v.fail(msg, errText("save "+what, err))
+			return
+		}
+		saved()
 	})
 }
 
@@ -879,20 +887,7 @@ func (v *alertsScreen) channelFromForm() (source.Channel, []*source.FieldError) 
 
 func (v *alertsScreen) saveChannel() {
 	c, errs := v.channelFromForm()
-	if len(errs) > 0 {
-		showErrors(v.chErrs, v.chMsg, errs, v)
-		return
-	}
-	v.chErrs.clear()
-	act(v.s, func(ctx context.Context) error { return v.s.app.SaveChannel(ctx, c) }, func(err error) {
-		if err != nil {
-			if v.chErrs.fromAppliance(err) {
-				v.fail(v.chMsg, "the appliance refused the channel: see the marked field")
-				return
-			}
-			v.fail(v.chMsg, errText("save channel", err))
-			return
-		}
+	v.submit(v.chErrs, v.chMsg, "channel", errs, func(ctx context.Context) error { return v.s.app.SaveChannel(ctx, c) }, func() {
 		// What is stored now, as the appliance will list it: secrets typed become "stored".
 		saved := c
 		if w := saved.Webhook; w != nil {
