@@ -112,3 +112,28 @@ func benchStockVsFast(b *testing.B, req *Request) {
 
 func BenchmarkWAFBenignGET(b *testing.B)  { benchStockVsFast(b, benignGET()) }
 func BenchmarkWAFBenignPOST(b *testing.B) { benchStockVsFast(b, benignPOST()) }
+
+// BenchmarkWAFLevelRules measures what removing the paranoia-level rules that cannot match
+// (levels.go) saves on the benign GET: the fast engine with and without that removal, in
+// interleaved rounds of the same run.
+func BenchmarkWAFLevelRules(b *testing.B) {
+	with := benchEngine(b, false)
+	without, err := NewEngine(DefaultSettings())
+	if err != nil {
+		b.Fatal(err)
+	}
+	without.gate.never = nil
+	req := benignGET()
+	var base, mine float64
+	b.ResetTimer()
+	for done := 0; done < b.N; {
+		n := min(b.N-done, 200)
+		base += cpuPerRequest(b, without, req, n) * float64(n)
+		mine += cpuPerRequest(b, with, req, n) * float64(n)
+		done += n
+	}
+	b.StopTimer()
+	b.ReportMetric(base/float64(b.N), "without-cpu-µs/op")
+	b.ReportMetric(mine/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(float64(len(with.gate.never)), "level-rules-removed")
+}

@@ -228,8 +228,26 @@ func (e *Engine) Inspect(req *Request, excl []txExclusion) Result {
 			}
 		}
 	}
+	if e.gate != nil && len(e.gate.never) > 0 && !removesSetter(excl) {
+		if rm, ok := tx.(txRemover); ok {
+			for _, id := range e.gate.never {
+				rm.RemoveRuleByID(id)
+			}
+		}
+	}
 	e.feed(tx, req)
 	return collect(tx)
+}
+
+// removesSetter: an exclusion of the rule that sets the paranoia levels voids the proof
+// that the level rules cannot match (levels.go).
+func removesSetter(excl []txExclusion) bool {
+	for _, x := range excl {
+		if x.RuleID == levelSetter && x.Target == "" {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Engine) feed(tx types.Transaction, req *Request) {

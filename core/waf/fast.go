@@ -128,6 +128,7 @@ type gate struct {
 	checks []check
 	absent []absentRule            // rules that read only variables a request may lack
 	native []nativeRule            // rules refuted by emulating their transformations (native.go)
+	never  []int                   // paranoia-level rules that cannot match (levels.go)
 	owners [][]owner               // per factor id
 	ac     ahocorasick.AhoCorasick // every factor of every rule in every tier
 	nPats  int
@@ -192,12 +193,14 @@ const maxCache = 4096
 func newGate(rules []types.RuleMetadata, pl int) *gate {
 	g := &gate{cache: map[planKey]*plan{}}
 	afterSkip := 0
+	skipped := map[int]bool{}
 	for _, r := range rules {
 		raw := r.Raw()
 		if afterSkip > 0 {
 			// Coraza counts skip:N over rules it does not remove, so the rules a skip may
 			// jump over are never removed.
 			afterSkip--
+			skipped[r.ID()] = true
 			if strings.Contains(raw, "skip:") {
 				afterSkip = 10
 			}
@@ -220,6 +223,11 @@ func newGate(rules []types.RuleMetadata, pl int) *gate {
 				c.verify[ti] = &verifier{}
 			}
 			g.checks = append(g.checks, c)
+		}
+	}
+	for _, id := range neverMatching(rules) {
+		if !skipped[id] {
+			g.never = append(g.never, id)
 		}
 	}
 	ids := map[string]int32{}
