@@ -56,6 +56,12 @@ type Engine struct {
 	set  Settings
 	waf  coraza.WAF
 	gate *gate // nil on a stock engine
+	// audits: the logging phase can be observed. Inspect collects its Result before that
+	// phase, so the phase's rules (RESPONSE-980 reporting) change nothing in it; what they
+	// could reach is the audit log and an error callback. The engine sets no callback, the
+	// directives turn the audit engine off and CRS only ever turns it off, so the phase is
+	// run only when Extra mentions auditing. Measured: about 5% of the benign GET.
+	audits bool
 }
 
 // directives builds the SecLang configuration. The engine always runs DetectionOnly: the
@@ -102,12 +108,15 @@ func NewEngine(s Settings) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("waf: compile CRS: %w", err)
 	}
-	e := &Engine{set: s, waf: w}
+	e := &Engine{set: s, waf: w, audits: audits(s)}
 	if !s.Stock {
 		e.gate = newGate(rules, detectionLevel(s))
 	}
 	return e, nil
 }
+
+// audits reports whether the settings may turn the audit log on (see Engine.audits).
+func audits(s Settings) bool { return strings.Contains(strings.ToLower(s.Extra), "audit") }
 
 // compiled shares one engine per Settings across the process. Compiling CRS and the fast
 // path's proofs costs about 1.6 s of CPU, and an Engine is immutable apart from its own
@@ -215,7 +224,9 @@ const maxData = 200
 func (e *Engine) Inspect(req *Request, excl []txExclusion) Result {
 	tx := e.waf.NewTransaction()
 	defer func() {
-		tx.ProcessLogging()
+		if e.audits {
+			tx.ProcessLogging()
+		}
 		tx.Close()
 	}()
 	applyExclusions(tx, excl)

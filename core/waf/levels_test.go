@@ -90,3 +90,18 @@ func TestLevelRulesWithSiteLowering(t *testing.T) {
 		t.Errorf("default PL1 engine should remove 942011 and 949053, removes %v", def.gate.never)
 	}
 }
+
+// The logging phase is left out only while nothing can observe it: Extra that mentions the
+// audit log in any spelling brings it back.
+func TestLoggingPhaseOnlyWhenAudited(t *testing.T) {
+	s := DefaultSettings()
+	if audits(s) {
+		t.Error("default settings run the logging phase")
+	}
+	for _, x := range []string{"SecAuditEngine On", "secauditengine RelevantOnly", `SecAction "id:1,phase:1,pass,nolog,ctl:auditEngine=On"`} {
+		s.Extra = x
+		if !audits(s) {
+			t.Errorf("%q: logging phase left out", x)
+		}
+	}
+}
