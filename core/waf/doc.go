@@ -23,9 +23,12 @@
 // 942360) on a parameter it reads as text, by re-running CRS with that rule excluded for that
 // parameter (detector.go, vetoable, says which and why).
 //
-// The speed-ups (fast.go, factor.go, alphabet.go) are proofs, not heuristics: a rule is
-// removed from a transaction only when no value it can read, after its transformations, can
-// match its operator. TestIdentityCRSRegression runs the whole CRS regression suite through
+// The speed-ups (fast.go, factor.go, alphabet.go, native.go, levels.go) are proofs, not
+// heuristics: a rule is removed from a transaction only when no value it can read, after its
+// transformations, can match its operator (literal factors, alphabets, line-framed
+// verification, exact emulation of a few transformations for 934100, absent variables), or
+// when it tests a paranoia level whose every possible value makes it false. The logging
+// phase runs only when the directives mention auditing. TestIdentityCRSRegression runs the whole CRS regression suite through
 // a stock engine and a fast engine and fails on any difference in fired rule ids;
 // TestIdentityAttackCorpora does the same on the attack corpora. Coraza's experimental
 // SecRxPreFilter is deliberately not used: that test showed it dropping true matches of
