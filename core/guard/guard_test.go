@@ -392,9 +392,8 @@ func TestAttackRuleCountsRequestsNotRuleMatches(t *testing.T) {
 		_, ok := g.Store().IsBanned(netip.MustParseAddr(addr), time.Now())
 		return ok
 	}
-	req := func(n int) time.Time {
-		return time.Now().UTC().Truncate(time.Second).Add(time.Duration(n) * time.Millisecond)
-	}
+	base := time.Now().UTC()
+	req := func(n int) time.Time { return base.Add(time.Duration(n) * time.Millisecond) }
 	for i := 0; i < 25; i++ { // request 1: 25 rule matches
 		g.Observe(event.Event{TS: req(1), Kind: event.SQLi, Action: event.Blocked, IP: addr, Rule: "942100"})
 	}
