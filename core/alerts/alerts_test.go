@@ -108,6 +108,13 @@ func (s *mailSession) Reset()        {}
 func (s *mailSession) Logout() error { return nil }
 
 func newSMTP(t *testing.T, ca *pki.CA) (*mailRx, string) {
+	return serveSMTP(t, ca, 100, false)
+}
+
+// serveSMTP serves SMTP on 127.0.0.1 with a certificate from ca and AUTH PLAIN only inside
+// TLS: STARTTLS on a plain listener, or implicit TLS from the first byte when implicitTLS.
+func serveSMTP(t *testing.T, ca *pki.CA, buf int, implicitTLS bool) (*mailRx, string) {
+	t.Helper()
 	certPEM, keyPEM, err := ca.Issue(pki.Leaf{CommonName: "127.0.0.1", IPs: []net.IP{net.ParseIP("127.0.0.1")}})
 	if err != nil {
 		t.Fatal(err)
@@ -116,13 +123,19 @@ func newSMTP(t *testing.T, ca *pki.CA) (*mailRx, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rx := &mailRx{got: make(chan string, 100)}
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{pair}}
+	rx := &mailRx{got: make(chan string, buf)}
 	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &mailSession{rx: rx, conn: c}, nil }))
 	s.Domain = "localhost"
-	s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}}
 	s.AllowInsecureAuth = false
 	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var ln net.Listener
+	if implicitTLS {
+		ln, err = tls.Listen("tcp", "127.0.0.1:0", tlsCfg)
+	} else {
+		s.TLSConfig = tlsCfg
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package alerts
 
 import (
 	"context"
-	"crypto/tls"
 	"database/sql"
 	"errors"
 	"io"
@@ -23,27 +22,7 @@ import (
 // newSMTPS serves submission over implicit TLS (RFC 8314 "submissions", port 465 in the
 // wild) with a certificate from ca, AUTH PLAIN only inside TLS.
 func newSMTPS(t *testing.T, ca *pki.CA) (*mailRx, string) {
-	t.Helper()
-	certPEM, keyPEM, err := ca.Issue(pki.Leaf{CommonName: "127.0.0.1", IPs: []net.IP{net.ParseIP("127.0.0.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rx := &mailRx{got: make(chan string, 10)}
-	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &mailSession{rx: rx, conn: c}, nil }))
-	s.Domain = "localhost"
-	s.AllowInsecureAuth = false
-	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Close() })
-	return rx, ln.Addr().String()
+	return serveSMTP(t, ca, 10, true)
 }
 
 func smtpsChannel(name, addr, caPEM string) adminapi.Channel {
