@@ -278,16 +278,11 @@ func (v *VM) bindings() *goja.Object {
 		if err != nil {
 			return nil, err
 		}
-		switch u := strings.ToUpper(s); u {
-		case "DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH":
-			return rt.ToValue(u), nil
-		case "CONNECT", "TRACE", "TRACK":
-			return nil, argError("invalid method " + s)
+		m, err := checkMethod(s)
+		if err != nil {
+			return nil, err
 		}
-		if !isToken(s) {
-			return nil, argError("invalid method " + s)
-		}
-		return rt.ToValue(s), nil
+		return rt.ToValue(m), nil
 	})
 	set("respond", v.respond)
 	set("waiting", func(goja.FunctionCall) (goja.Value, error) {

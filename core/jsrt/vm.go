@@ -359,6 +359,12 @@ func normMethod(s string) (string, error) {
 	case "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH":
 		return s, nil
 	}
+	return checkMethod(s)
+}
+
+// checkMethod is host.method and normMethod's slow path: it uppercases the standard methods
+// and refuses non-tokens (the empty string among them) and CONNECT, TRACE and TRACK.
+func checkMethod(s string) (string, error) {
 	switch u := strings.ToUpper(s); u {
 	case "DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH":
 		return u, nil
