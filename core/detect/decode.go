@@ -34,6 +34,18 @@ func unhex(c byte) byte {
 	return 0
 }
 
+// hex4 reads the four hex digits at s[i:i+4] (the XXXX of %uXXXX and \uXXXX) as a code point.
+func hex4(s string, i int) (rune, bool) {
+	if !validHex4(s, i) {
+		return 0, false
+	}
+	return rune(unhex(s[i]))<<12 | rune(unhex(s[i+1]))<<8 | rune(unhex(s[i+2]))<<4 | rune(unhex(s[i+3])), true
+}
+
+func validHex4(s string, i int) bool {
+	return i+3 < len(s) && isHex(s[i]) && isHex(s[i+1]) && isHex(s[i+2]) && isHex(s[i+3])
+}
+
 // hexDigitAt reads one hex digit at s[i], either literal or itself percent-encoded
 // ("%32" for '2'), the nesting that lenient decoders resolve in one pass.
 func hexDigitAt(s string, i int) (byte, int, bool) {
@@ -95,12 +107,13 @@ func urlDecode(s string) (string, bool) {
 			b.WriteByte(c)
 			continue
 		}
-		if i+5 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U') && isHex(s[i+2]) && isHex(s[i+3]) && isHex(s[i+4]) && isHex(s[i+5]) {
-			r := rune(unhex(s[i+2]))<<12 | rune(unhex(s[i+3]))<<8 | rune(unhex(s[i+4]))<<4 | rune(unhex(s[i+5]))
-			b.WriteRune(lookalike(r))
-			i += 5
-			changed = true
-			continue
+		if i+1 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U') {
+			if r, ok := hex4(s, i+2); ok {
+				b.WriteRune(lookalike(r))
+				i += 5
+				changed = true
+				continue
+			}
 		}
 		if hi, n1, ok := hexDigitAt(s, i+1); ok {
 			if lo, n2, ok := hexDigitAt(s, i+1+n1); ok {
@@ -209,8 +222,8 @@ func jsUnescape(s string) (string, bool) {
 			} else {
 				b.WriteByte(c)
 			}
-		case d == 'u' && i+5 < len(s) && isHex(s[i+2]) && isHex(s[i+3]) && isHex(s[i+4]) && isHex(s[i+5]):
-			r := rune(unhex(s[i+2]))<<12 | rune(unhex(s[i+3]))<<8 | rune(unhex(s[i+4]))<<4 | rune(unhex(s[i+5]))
+		case d == 'u' && validHex4(s, i+2):
+			r, _ := hex4(s, i+2)
 			b.WriteRune(lookalike(r))
 			i += 5
 			changed = true
