@@ -273,12 +273,9 @@ func (m *Manager) Remove(ctx context.Context, app string) error {
 		return err
 	}
 	if m.isDisabled(app) {
-		if err := m.store.setDisabled(ctx, app, false); err != nil {
+		if err := m.setDisabled(ctx, app, false); err != nil {
 			return err
 		}
-		m.mu.Lock()
-		delete(m.disabled, app)
-		m.mu.Unlock()
 	}
 	m.swap(app, nil)
 	return nil

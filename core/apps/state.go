@@ -29,6 +29,21 @@ func (m *Manager) isDisabled(app string) bool {
 	return m.disabled[app]
 }
 
+// setDisabled stores the app's on/off switch, then records it in the manager.
+func (m *Manager) setDisabled(ctx context.Context, app string, off bool) error {
+	if err := m.store.setDisabled(ctx, app, off); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if off {
+		m.disabled[app] = true
+	} else {
+		delete(m.disabled, app)
+	}
+	m.mu.Unlock()
+	return nil
+}
+
 // install makes a freshly started version the app's running one, or, when the operator has
 // switched the app off, records it as the active version and stops its workers again: a
 // deploy to a disabled app is stored and health-checked but does not go on the air.
@@ -66,12 +81,9 @@ func (m *Manager) SetEnabled(ctx context.Context, app string, enabled bool) erro
 		if err != nil {
 			return err
 		}
-		if err := m.store.setDisabled(ctx, app, true); err != nil {
+		if err := m.setDisabled(ctx, app, true); err != nil {
 			return err
 		}
-		m.mu.Lock()
-		m.disabled[app] = true
-		m.mu.Unlock()
 		m.swap(app, dep) // drains the running version
 		return nil
 	}
@@ -79,13 +91,10 @@ func (m *Manager) SetEnabled(ctx context.Context, app string, enabled bool) erro
 	if err != nil {
 		return fmt.Errorf("enable %s: %w (it stays disabled)", app, err)
 	}
-	if err := m.store.setDisabled(ctx, app, false); err != nil {
+	if err := m.setDisabled(ctx, app, false); err != nil {
 		dep.sup.Close()
 		return err
 	}
-	m.mu.Lock()
-	delete(m.disabled, app)
-	m.mu.Unlock()
 	m.swap(app, dep)
 	return nil
 }
