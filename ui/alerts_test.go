@@ -80,11 +80,7 @@ func TestAlertRuleEditorSpikeAndAnyRules(t *testing.T) {
 		v.chans.SetText("ops-webhook")
 		v.saveRule()
 	})
-	for field, want := range map[string]string{"factor": "above 1", "min_count": "whole number", "spike.window": "whole number of minutes", "suppress": "not a duration"} {
-		if got := v.ruleErrs.text(field); !strings.Contains(got, want) {
-			t.Errorf("%s: message %q, want %q", field, got, want)
-		}
-	}
+	wantFieldErrors(t, v.ruleErrs, map[string]string{"factor": "above 1", "min_count": "whole number", "spike.window": "whole number of minutes", "suppress": "not a duration"})
 	h.noCalls("SaveAlertRule")
 	h.act(func() {
 		v.factor.SetText("2.5")
@@ -156,12 +152,8 @@ func TestEmailChannelEditorValidatesSavesAndTests(t *testing.T) {
 		v.mCA.SetText("not a certificate")
 		test.Tap(widgetByText(t, v.content, "Save channel"))
 	})
-	for field, want := range map[string]string{"name": "letters, digits", "smtp.addr": "port has its own field", "smtp.port": `"lots"`,
-		"smtp.password": "never sent without TLS", "smtp.from": "not an e-mail address", "smtp.to": `"oncall"`, "smtp.ca_cert": "no PEM"} {
-		if got := v.chErrs.text(field); !strings.Contains(got, want) {
-			t.Errorf("%s: message %q, want %q", field, got, want)
-		}
-	}
+	wantFieldErrors(t, v.chErrs, map[string]string{"name": "letters, digits", "smtp.addr": "port has its own field", "smtp.port": `"lots"`,
+		"smtp.password": "never sent without TLS", "smtp.from": "not an e-mail address", "smtp.to": `"oncall"`, "smtp.ca_cert": "no PEM"})
 	h.noCalls("SaveChannel")
 	h.act(func() {
 		v.chName.SetText("night-shift")
@@ -241,12 +233,8 @@ func TestWebhookSyslogAndConsoleChannels(t *testing.T) {
 		v.whTimeout.SetText("2h")
 		v.saveChannel()
 	})
-	for field, want := range map[string]string{"webhook.url": "not an http(s) URL", "webhook.secret": "type the secret",
-		"webhook.retries": "from 1 to 10", "webhook.timeout": "from 100ms to 1m"} {
-		if got := v.chErrs.text(field); !strings.Contains(got, want) {
-			t.Errorf("%s: message %q, want %q", field, got, want)
-		}
-	}
+	wantFieldErrors(t, v.chErrs, map[string]string{"webhook.url": "not an http(s) URL", "webhook.secret": "type the secret",
+		"webhook.retries": "from 1 to 10", "webhook.timeout": "from 100ms to 1m"})
 	h.act(func() {
 		v.whURL.SetText("https://hooks.example.test/x")
 		v.whSecret.SetText("s3cret")
@@ -271,12 +259,8 @@ func TestWebhookSyslogAndConsoleChannels(t *testing.T) {
 		v.slApp.SetText("bul wark")
 		v.saveChannel()
 	})
-	for field, want := range map[string]string{"syslog.addr": "host name", "syslog.port": "from 1 to 65535",
-		"syslog.facility": "from 1 to 23", "syslog.app_name": "no spaces"} {
-		if got := v.chErrs.text(field); !strings.Contains(got, want) {
-			t.Errorf("%s: message %q, want %q", field, got, want)
-		}
-	}
+	wantFieldErrors(t, v.chErrs, map[string]string{"syslog.addr": "host name", "syslog.port": "from 1 to 65535",
+		"syslog.facility": "from 1 to 23", "syslog.app_name": "no spaces"})
 	h.act(func() {
 		v.slHost.SetText("127.0.0.1")
 		v.slPort.SetText("1514")
@@ -452,5 +436,15 @@ func TestEmailChannelOverImplicitTLS(t *testing.T) {
 	}
 	if ch := h.lastCall("SaveChannel").Args[0].(source.Channel); ch.Name != "relay465" || ch.Email.Security != source.SecurityTLS || ch.Email.Port != 465 {
 		t.Fatalf("scripted channel %+v %+v", ch, ch.Email)
+	}
+}
+
+// wantFieldErrors checks that each field's message under the form contains the wanted text.
+func wantFieldErrors(t *testing.T, fe *fieldErrors, want map[string]string) {
+	t.Helper()
+	for field, w := range want {
+		if got := fe.text(field); !strings.Contains(got, w) {
+			t.Errorf("%s: message %q, want %q", field, got, w)
+		}
 	}
 }
