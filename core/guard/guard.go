@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,15 +117,7 @@ type jail struct {
 }
 
 func (j *jail) counts(a event.Action) bool {
-	if len(j.Actions) == 0 {
-		return true
-	}
-	for _, x := range j.Actions {
-		if x == a {
-			return true
-		}
-	}
-	return false
+	return len(j.Actions) == 0 || slices.Contains(j.Actions, a)
 }
 
 // New validates opts and builds a Guard over store (nil = a fresh MemoryBans). Every error
