@@ -103,17 +103,7 @@ func appsApplianceWith(t *testing.T, adjust func(*config.Config), list []struct{
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	m, err := a.UseApps(ctx, d.Capabilities())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.BindApps(m)
-	for _, app := range list {
-		if _, err := m.Deploy(ctx, writeApp(t, app.name, app.sec)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	m := deployApps(t, a, d, list)
 	base, client, _ := running(t, a)
 	client.Jar, _ = cookiejar.New(nil)
 	return &appsRig{base: base, c: client, m: m, d: d, svc: AppsService(m)}
@@ -156,6 +146,24 @@ func formToken(t *testing.T, page string) string {
 		t.Fatalf("no token in page: %s", page)
 	}
 	return m[1]
+}
+
+// deployApps starts the appliance's app manager, binds it to the defenses and deploys list
+// (name and manifest security section).
+func deployApps(t *testing.T, a *Appliance, d *Defenses, list []struct{ name, sec string }) *apps.Manager {
+	t.Helper()
+	ctx := context.Background()
+	m, err := a.UseApps(ctx, d.Capabilities())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.BindApps(m)
+	for _, app := range list {
+		if _, err := m.Deploy(ctx, writeApp(t, app.name, app.sec)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return m
 }
 
 // An app's ctx.security.loginSucceeded rotates the session cookie and the CSRF token in the
@@ -358,16 +366,7 @@ func TestAppManifestWAFModes(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	m, err := a.UseApps(ctx, d.Capabilities())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.BindApps(m)
-	for _, app := range []struct{ name, sec string }{{"plain", `{}`}, {"shop", `{"waf": "detect"}`}, {"rep", `{"waf": "off"}`}} {
-		if _, err := m.Deploy(ctx, writeApp(t, app.name, app.sec)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	m := deployApps(t, a, d, []struct{ name, sec string }{{"plain", `{}`}, {"shop", `{"waf": "detect"}`}, {"rep", `{"waf": "off"}`}})
 	seen := a.Events.Subscribe("waf-test", 4096)
 	base, c, _ := running(t, a)
 	attack := "?q=" + url.QueryEscape("1' UNION SELECT password FROM users--") + "&x=" + url.QueryEscape("<script>alert(1)</script>")
