@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"io"
 	"net/http"
 	"os"
@@ -35,13 +33,7 @@ func TestAppCountersAndSwitchAgainstRealAppliance(t *testing.T) {
 	defer c.Close()
 	r := newRemote(c)
 
-	pem, err := os.ReadFile(filepath.Join(data, "ca.pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	hc := publicClient(t, data)
 	defer hc.CloseIdleConnections()
 	send := func(method, path string, crossSite bool) int {
 		var body io.Reader

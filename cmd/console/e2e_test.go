@@ -128,8 +128,8 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
-// attack sends each path to the public listener over real TLS (trusting the appliance CA).
-func attack(t *testing.T, data, public string, paths ...string) {
+// publicClient is an HTTP client for the public listener that trusts the appliance CA in data.
+func publicClient(t *testing.T, data string) *http.Client {
 	t.Helper()
 	pem, err := os.ReadFile(filepath.Join(data, "ca.pem"))
 	if err != nil {
@@ -137,7 +137,13 @@ func attack(t *testing.T, data, public string, paths ...string) {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+}
+
+// attack sends each path to the public listener over real TLS (trusting the appliance CA).
+func attack(t *testing.T, data, public string, paths ...string) {
+	t.Helper()
+	hc := publicClient(t, data)
 	defer hc.CloseIdleConnections()
 	for _, p := range paths {
 		resp, err := hc.Get("https://" + public + p)
