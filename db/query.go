@@ -753,8 +753,8 @@ func filterConds(f EventFilter) ([]string, []any) {
 // which event_minutes does not carry, the ends from the events), the rest from the events
 // by the ts index. An end is added, or subtracted from its whole hour, whichever is
 // shorter (as in top), so the events it reads are at most an hour (two minutes without
-// severity) whatever the window, and almost none at an end that is now. Any other filter counts the matching events, stopping after
-// TotalCap (capped = true).
+// severity) whatever the window, and almost none at an end that is now. Any other filter
+// counts the matching events, stopping after TotalCap (capped = true).
 func total(ctx context.Context, tx *sql.Tx, f EventFilter) (n int64, capped bool, err error) {
 	if f.IP != "" || f.App != "" || f.Rule != "" || f.Text != "" {
 		conds, args := filterConds(f)
