@@ -110,7 +110,6 @@ type Console struct {
 	// looked: visible without a desktop notification daemon.
 	alertBtn *widget.Button
 	newAlert int
-	lastNew  source.Alert
 }
 
 // New builds the console window. It does not show it.
@@ -343,7 +342,6 @@ func (c *Console) attach(b source.Bundle, app source.Appliance) {
 // alertBadge counts n more new alerts in the status bar, naming the newest (UI goroutine).
 func (c *Console) alertBadge(n int, newest source.Alert) {
 	c.newAlert += n
-	c.lastNew = newest
 	word := "alert"
 	if c.newAlert > 1 {
 		word = "alerts"
@@ -391,16 +389,13 @@ func (c *Console) Close() { c.detach() }
 func (c *Console) updateTitle() {
 	title := "Bulwark console"
 	if c.cur != nil {
-		title = fmt.Sprintf("Bulwark — %s — %s", c.cur.bundle.Label, c.cur.state)
-		if !strings.Contains(c.cur.bundle.Label, c.cur.bundle.Addr) {
-			title = fmt.Sprintf("Bulwark — %s (%s) — %s", c.cur.bundle.Label, c.cur.bundle.Addr, c.cur.state)
-		}
-		if c.cur.version != "" {
-			title += " — " + c.cur.version
-		}
 		where := c.cur.bundle.Label
 		if !strings.Contains(where, c.cur.bundle.Addr) {
 			where += " (" + c.cur.bundle.Addr + ")"
+		}
+		title = fmt.Sprintf("Bulwark — %s — %s", where, c.cur.state)
+		if c.cur.version != "" {
+			title += " — " + c.cur.version
 		}
 		c.applbl.SetText(where)
 		c.statelbl.SetText(c.cur.state)
