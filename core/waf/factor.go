@@ -61,7 +61,7 @@ func identityOn(name string, a alphabet) bool {
 
 // queryUnescape decodes like Coraza's argument parser ('+' is a space, malformed escapes
 // stay as they are).
-func queryUnescape(s []byte) []byte {
+func queryUnescape[S string | []byte](s S) []byte {
 	out := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i]
