@@ -4,11 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"bulwark/core/event"
+	"bulwark/core/stagebench"
 )
 
 // BenchmarkWriter measures the whole store path: Emit on the bus, the writer goroutine,
@@ -33,14 +33,14 @@ func BenchmarkWriter(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), stagebench.ProcessCPU()
 	for i := range evs {
 		bus.Emit(evs[i])
 	}
 	if err := w.Stop(context.Background()); err != nil {
 		b.Fatal(err)
 	}
-	took, cpu := time.Since(start), cpuTime()-cpu0
+	took, cpu := time.Since(start), stagebench.ProcessCPU()-cpu0
 	b.StopTimer()
 	s := w.Stats()
 	if s.Written+s.Dropped != uint64(b.N) || s.Failed != 0 {
@@ -92,16 +92,6 @@ func timeRaw(b *testing.B, q string, args ...any) time.Duration {
 	return time.Since(start) / runs
 }
 
-// cpuTime is this process's CPU time (user + system, all threads). On a machine shared with
-// other jobs wall time per query swings with their load; CPU time shows what a query costs.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func report(b *testing.B, took, cpu time.Duration, baseline time.Duration) {
 	per := took / time.Duration(b.N)
 	b.ReportMetric(float64((cpu/time.Duration(b.N)).Microseconds())/1000, "cpu-ms/query")
@@ -117,14 +107,14 @@ func BenchmarkSeries24h(b *testing.B) {
 	ctx := context.Background()
 	since, until := bigEnd.Add(-24*time.Hour), bigEnd
 	b.ResetTimer()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), stagebench.ProcessCPU()
 	for i := 0; i < b.N; i++ {
 		s, err := d.Series(ctx, since, until, time.Minute)
 		if err != nil || len(s.Total) != 1440 {
 			b.Fatal(len(s.Total), err)
 		}
 	}
-	took, cpu := time.Since(start), cpuTime()-cpu0
+	took, cpu := time.Since(start), stagebench.ProcessCPU()-cpu0
 	b.StopTimer()
 	report(b, took, cpu, timeRaw(b, `SELECT (ts / 1000000000) - ((ts / 1000000000) % 60) AS m, kind, action, COUNT(*)
 		FROM events WHERE ts >= ? AND ts < ? GROUP BY m, kind, action`, since.UnixNano(), until.UnixNano()))
@@ -142,14 +132,14 @@ func BenchmarkTop(b *testing.B) {
 		f    func(context.Context, time.Time, time.Time, int) ([]Top, error)
 	}{{"IPs", "ip", d.TopIPs}, {"Rules", "rule", d.TopRules}, {"Paths", "path", d.TopPaths}} {
 		b.Run(c.name, func(b *testing.B) {
-			start, cpu0 := time.Now(), cpuTime()
+			start, cpu0 := time.Now(), stagebench.ProcessCPU()
 			for i := 0; i < b.N; i++ {
 				top, err := c.f(ctx, since, until, 10)
 				if err != nil || len(top) != 10 {
 					b.Fatal(top, err)
 				}
 			}
-			took, cpu := time.Since(start), cpuTime()-cpu0
+			took, cpu := time.Since(start), stagebench.ProcessCPU()-cpu0
 			b.StopTimer()
 			report(b, took, cpu, timeRaw(b, `SELECT `+c.col+`, COUNT(*) AS n FROM events WHERE ts >= ? AND ts < ? AND `+c.col+` != ''
 				GROUP BY `+c.col+` ORDER BY n DESC LIMIT 10`, since.UnixNano(), until.UnixNano()))
@@ -188,13 +178,13 @@ func BenchmarkEventsPage(b *testing.B) {
 				WHERE kind = 'sqli' ORDER BY ts DESC, id DESC LIMIT 100 OFFSET 20000`},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			start, cpu0 := time.Now(), cpuTime()
+			start, cpu0 := time.Now(), stagebench.ProcessCPU()
 			for i := 0; i < b.N; i++ {
 				if _, err := d.Events(ctx, c.f); err != nil {
 					b.Fatal(err)
 				}
 			}
-			took, cpu := time.Since(start), cpuTime()-cpu0
+			took, cpu := time.Since(start), stagebench.ProcessCPU()-cpu0
 			b.StopTimer()
 			if c.baseline != "" {
 				report(b, took, cpu, timeRaw(b, c.baseline, c.args...))

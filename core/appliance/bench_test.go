@@ -9,9 +9,10 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"bulwark/core/stagebench"
 )
 
 // staticPage is the response both servers give: a small static page, as a demo site serves.
@@ -130,9 +131,9 @@ func hardenedVsBare(b *testing.B, h2, bareHeaders bool) {
 	var hardT, bareT, hardCPU, bareCPU time.Duration
 	var n int
 	phase := func(clients []*http.Client, url string, wall, cpu *time.Duration) {
-		c0 := processCPU()
+		c0 := stagebench.ProcessCPU()
 		*wall += load(b, clients, url, 200)
-		*cpu += processCPU() - c0
+		*cpu += stagebench.ProcessCPU() - c0
 	}
 	for i := 0; b.Loop(); i++ {
 		// Alternate which goes first: on a shared machine the second of two back-to-back
@@ -157,11 +158,4 @@ func hardenedVsBare(b *testing.B, h2, bareHeaders bool) {
 	b.ReportMetric(float64(bareCPU.Microseconds())/float64(n), "bare-cpu-us/req")
 	b.ReportMetric(float64(hardCPU.Microseconds())/float64(n), "hardened-cpu-us/req")
 	b.ReportMetric(float64(bareCPU)/float64(hardCPU), "cpu-ratio")
-}
-
-// processCPU is the user+system CPU time this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

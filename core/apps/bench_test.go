@@ -11,12 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"bulwark/core/apps"
 	"bulwark/core/manifest"
+	"bulwark/core/stagebench"
 )
 
 // load runs conc keep-alive HTTPS clients against srv for d and returns req/s and latencies.
@@ -88,11 +88,11 @@ func BenchmarkHTTPSHelloApp(b *testing.B) {
 	d = min(max(d, time.Second), 5*time.Second)
 	load(b, e.srv, "hello.test", 16, 300*time.Millisecond) // warm
 	b.ResetTimer()
-	s0 := selfCPU()
+	s0 := stagebench.ProcessCPU()
 	base, _ := load(b, plain, "hello.test", 16, d)
-	s1, w1 := selfCPU(), childrenCPU()
+	s1, w1 := stagebench.ProcessCPU(), childrenCPU()
 	app, lat := load(b, e.srv, "hello.test", 16, d)
-	s2, w2 := selfCPU(), childrenCPU()
+	s2, w2 := stagebench.ProcessCPU(), childrenCPU()
 	b.StopTimer()
 	if len(lat) == 0 {
 		b.Fatal("no requests")
@@ -110,13 +110,6 @@ func BenchmarkHTTPSHelloApp(b *testing.B) {
 	b.ReportMetric(us(s1-s0, base, d), "plain-proc-cpu-µs/req")
 	b.ReportMetric(us(s2-s1, app, d), "app-proc-cpu-µs/req")
 	b.ReportMetric(us(w2-w1, app, d), "worker-cpu-µs/req")
-}
-
-// selfCPU is this process's user+system CPU time.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // childrenCPU sums the user+system CPU of this process's live children (the workers), read

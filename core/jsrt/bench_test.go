@@ -4,11 +4,12 @@ import (
 	"context"
 	"net/http"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dop251/goja"
+
+	"bulwark/core/stagebench"
 )
 
 const helloApp = `export default { async fetch(request) { return new Response("hello") } }`
@@ -114,7 +115,7 @@ func BenchmarkHandleHelloURL(b *testing.B) {
 	req := Request{Method: "GET", URL: "https://hello.test/", Flat: []string{"user-agent", "Go-http-client/1.1", "accept-encoding", "gzip"}}
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := processCPU()
+	cpu0 := stagebench.ProcessCPU()
 	for i := 0; i < b.N; i++ {
 		res, err := v.Handle(ctx, req)
 		if err != nil || res.Status != 200 {
@@ -126,13 +127,7 @@ func BenchmarkHandleHelloURL(b *testing.B) {
 	}
 	// CPU rather than wall time: on a shared machine it is the figure that holds still, and it
 	// includes the collector's work on other threads.
-	b.ReportMetric(float64(processCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/req")
-}
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(stagebench.ProcessCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/req")
 }
 
 // BenchmarkHandleShapes splits a hello-world request's cost by what the handler does: the
@@ -155,7 +150,7 @@ func BenchmarkHandleShapes(b *testing.B) {
 			req := Request{Method: "GET", URL: "https://hello.test/", Flat: []string{"user-agent", "Go-http-client/1.1", "accept-encoding", "gzip"}}
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := processCPU()
+			cpu0 := stagebench.ProcessCPU()
 			for i := 0; i < b.N; i++ {
 				if _, err := v.Handle(ctx, req); err != nil {
 					b.Fatal(err)
@@ -164,7 +159,7 @@ func BenchmarkHandleShapes(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/req")
+			b.ReportMetric(float64(stagebench.ProcessCPU()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/req")
 		})
 	}
 }

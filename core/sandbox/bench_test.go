@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"bulwark/core/jsrt"
 	"bulwark/core/sandbox"
 	"bulwark/core/sandbox/sandboxtest"
+	"bulwark/core/stagebench"
 )
 
 const helloBody = `return new Response('hello world')`
@@ -38,7 +38,7 @@ func BenchmarkDispatch(b *testing.B) {
 	}
 	lat := make([]time.Duration, 0, b.N)
 	pids := s.Pids()
-	w0, s0, wc0, sc0 := workersCPU(pids), selfCPU(), ctxSwitches(pids), ctxSwitches([]int{os.Getpid()})
+	w0, s0, wc0, sc0 := workersCPU(pids), stagebench.ProcessCPU(), ctxSwitches(pids), ctxSwitches([]int{os.Getpid()})
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
@@ -84,7 +84,7 @@ func BenchmarkDispatchParallel(b *testing.B) {
 	s := start(b, handler(helloBody), sandbox.Limits{MemoryMB: 64, Concurrency: 16, Workers: 2}, sandbox.Options{})
 	req := &sandbox.Request{ID: "bench", Method: "GET", URL: "https://app.test/", Host: "app.test", Path: "/"}
 	pids := s.Pids()
-	w0, s0, wc0, sc0 := workersCPU(pids), selfCPU(), ctxSwitches(pids), ctxSwitches([]int{os.Getpid()})
+	w0, s0, wc0, sc0 := workersCPU(pids), stagebench.ProcessCPU(), ctxSwitches(pids), ctxSwitches([]int{os.Getpid()})
 	b.ResetTimer()
 	t0 := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
@@ -107,7 +107,7 @@ func BenchmarkDispatchParallel(b *testing.B) {
 func perReq(b *testing.B, pids []int, w0, s0 time.Duration, wc0, sc0 int64) {
 	n := float64(b.N)
 	b.ReportMetric(float64(workersCPU(pids)-w0)/float64(time.Microsecond)/n, "worker-cpu-µs/req")
-	b.ReportMetric(float64(selfCPU()-s0)/float64(time.Microsecond)/n, "supervisor-cpu-µs/req")
+	b.ReportMetric(float64(stagebench.ProcessCPU()-s0)/float64(time.Microsecond)/n, "supervisor-cpu-µs/req")
 	b.ReportMetric(float64(ctxSwitches(pids)-wc0)/n, "worker-ctxsw/req")
 	b.ReportMetric(float64(ctxSwitches([]int{os.Getpid()})-sc0)/n, "supervisor-ctxsw/req")
 }
@@ -150,12 +150,6 @@ func workersCPU(pids []int) time.Duration {
 		total += time.Duration(ut+st) * 10 * time.Millisecond
 	}
 	return total
-}
-
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // BenchmarkColdStart measures a new version from nothing to its first answer, with a 50 KB

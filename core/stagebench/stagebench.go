@@ -5,6 +5,7 @@ package stagebench
 
 import (
 	"net/http"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -42,4 +43,14 @@ func Compare(b *testing.B, bare, staged http.Handler, req *http.Request, headers
 	b.ReportMetric(float64(bareT)/n, "bare-ns/"+unit)
 	b.ReportMetric(float64(stagedT)/n, name+"-ns/"+unit)
 	b.ReportMetric(float64(stagedT-bareT)/n, "cost-ns/"+unit)
+}
+
+// ProcessCPU is this process's user+system CPU time, all threads. On a machine shared with
+// other jobs wall time per operation swings with their load; CPU time shows what it costs.
+func ProcessCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
