@@ -17,6 +17,7 @@ import (
 
 	"bulwark/core/adminapi"
 	"bulwark/core/adminclient"
+	"bulwark/core/alerts/mailtest"
 	"bulwark/core/event"
 	"bulwark/core/pki"
 	"bulwark/ui/source"
@@ -69,7 +70,7 @@ func testChannels(t *testing.T, ctx context.Context, c *adminclient.Client, r *r
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb := newMailbox(t, ca, "alerts", "s3cret")
+	mb := mailtest.Start(t, mailtest.Options{CA: ca, User: "alerts", Pass: "s3cret"})
 	host, port := hostPort(mb.Addr)
 	mail := source.Channel{Name: "ops-mail", Type: source.ChannelEmail, Email: &source.EmailSettings{Host: host, Port: port,
 		Security: source.SecuritySTARTTLS, Username: "alerts", Password: "s3cret", From: "bulwark@example.test",
@@ -86,7 +87,7 @@ func testChannels(t *testing.T, ctx context.Context, c *adminclient.Client, r *r
 	if err := r.TestChannel(ctx, "ops-mail"); err != nil {
 		t.Fatal(err)
 	}
-	if m := mb.wait(t, 10*time.Second); !strings.Contains(m, "test alert") || !strings.Contains(m, "To: ops@example.test, oncall@example.test") {
+	if m := mb.Wait(t, 10*time.Second); !strings.Contains(m, "test alert") || !strings.Contains(m, "To: ops@example.test, oncall@example.test") {
 		t.Fatalf("mail:\n%s", m)
 	}
 	// Saving it again as listed (password empty, marked stored) keeps the stored password:
@@ -99,7 +100,7 @@ func testChannels(t *testing.T, ctx context.Context, c *adminclient.Client, r *r
 	if err := r.TestChannel(ctx, "ops-mail"); err != nil {
 		t.Fatalf("after editing without retyping the password: %v", err)
 	}
-	if m := mb.wait(t, 10*time.Second); strings.Contains(m, "oncall@example.test") {
+	if m := mb.Wait(t, 10*time.Second); strings.Contains(m, "oncall@example.test") {
 		t.Fatalf("the edit was not applied:\n%s", m)
 	}
 
@@ -297,7 +298,7 @@ func testMailImplicitTLS(t *testing.T, ctx context.Context, c *adminclient.Clien
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb := newImplicitTLSMailbox(t, ca, "alerts", "s3cret")
+	mb := mailtest.Start(t, mailtest.Options{CA: ca, Implicit: true, User: "alerts", Pass: "s3cret"})
 	host, port := hostPort(mb.Addr)
 	mail := source.Channel{Name: "smtps-mail", Type: source.ChannelEmail, Email: &source.EmailSettings{Host: host, Port: port,
 		Security: source.SecurityTLS, Username: "alerts", Password: "s3cret", From: "bulwark@example.test",
@@ -324,7 +325,7 @@ func testMailImplicitTLS(t *testing.T, ctx context.Context, c *adminclient.Clien
 	if err := r.TestChannel(ctx, "smtps-mail"); err != nil {
 		t.Fatal(err)
 	}
-	if m := mb.wait(t, 10*time.Second); !strings.Contains(m, "test alert") || !strings.Contains(m, "To: ops@example.test") {
+	if m := mb.Wait(t, 10*time.Second); !strings.Contains(m, "test alert") || !strings.Contains(m, "To: ops@example.test") {
 		t.Fatalf("mail:\n%s", m)
 	}
 
@@ -333,7 +334,7 @@ func testMailImplicitTLS(t *testing.T, ctx context.Context, c *adminclient.Clien
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged := newImplicitTLSMailbox(t, other, "alerts", "s3cret")
+	forged := mailtest.Start(t, mailtest.Options{CA: other, Implicit: true, User: "alerts", Pass: "s3cret"})
 	fhost, fport := hostPort(forged.Addr)
 	mail.Name, mail.Email.Host, mail.Email.Port = "smtps-forged", fhost, fport
 	if err := r.SaveChannel(ctx, mail); err != nil {
@@ -344,7 +345,7 @@ func testMailImplicitTLS(t *testing.T, ctx context.Context, c *adminclient.Clien
 	}
 
 	// A plain-text relay behind an implicit-TLS channel: a prompt, clear failure.
-	plain := newMailbox(t, nil, "", "")
+	plain := mailtest.Start(t, mailtest.Options{})
 	phost, pport := hostPort(plain.Addr)
 	mail.Name, mail.Email.Host, mail.Email.Port, mail.Email.Username, mail.Email.Password = "smtps-plain", phost, pport, "", ""
 	if err := r.SaveChannel(ctx, mail); err != nil {
@@ -357,7 +358,7 @@ func testMailImplicitTLS(t *testing.T, ctx context.Context, c *adminclient.Clien
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("the failure took %s (channel timeout 10s)", d)
 	}
-	if len(forged.got) != 0 || len(plain.got) != 0 {
+	if len(forged.Got) != 0 || len(plain.Got) != 0 {
 		t.Fatal("an untrusted or plain-text server got the mail")
 	}
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/godbus/dbus/v5"
 
+	"bulwark/core/alerts/mailtest"
 	"bulwark/core/pki"
 )
 
@@ -121,7 +122,7 @@ func TestEndToEndAlertChannelNotificationAndBadge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb := newMailbox(t, ca, "alerts", "s3cret")
+	mb := mailtest.Start(t, mailtest.Options{CA: ca, User: "alerts", Pass: "s3cret"})
 	host, port := hostPort(mb.Addr)
 	bus, notes := sessionBus(t)
 	sigs := make(chan string, 8)
@@ -186,7 +187,7 @@ func TestEndToEndAlertChannelNotificationAndBadge(t *testing.T) {
 		lines = append(lines, line)
 		switch line {
 		case "ok until test alert delivered to ops-mail":
-			testMail = mb.wait(t, 10*time.Second)
+			testMail = mb.Wait(t, 10*time.Second)
 		case "ready":
 			attack(t, data, public, "/.git/HEAD")
 		}
@@ -213,7 +214,7 @@ func TestEndToEndAlertChannelNotificationAndBadge(t *testing.T) {
 		t.Fatalf("Send test on the syslog channel: %q %v", buf[:n], err)
 	}
 	// The alert itself reaches the channel the console made.
-	if m := mb.wait(t, 15*time.Second); !strings.Contains(m, "git-probe") {
+	if m := mb.Wait(t, 15*time.Second); !strings.Contains(m, "git-probe") {
 		t.Fatalf("alert mail:\n%s", m)
 	}
 	select {

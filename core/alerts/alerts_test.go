@@ -22,10 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
-
 	"bulwark/core/adminapi"
+	"bulwark/core/alerts/mailtest"
 	"bulwark/core/event"
 	"bulwark/core/pki"
 	"bulwark/db"
@@ -64,84 +62,11 @@ func newWebhook(t *testing.T, secret string) (*webhookRx, *httptest.Server) {
 	return rx, srv
 }
 
-type mailRx struct {
-	got   chan string
-	authd atomic.Int32
-}
-
-type mailSession struct {
-	rx    *mailRx
-	conn  *smtp.Conn
-	authd bool
-}
-
-func (s *mailSession) AuthMechanisms() []string { return []string{sasl.Plain} }
-func (s *mailSession) Auth(mech string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(identity, user, pass string) error {
-		if user != "alerts" || pass != "s3cret" {
-			return errors.New("bad credentials")
-		}
-		s.authd = true
-		s.rx.authd.Add(1)
-		return nil
-	}), nil
-}
-func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error {
-	if !s.authd {
-		return errors.New("authenticate first")
-	}
-	if _, ok := s.conn.TLSConnectionState(); !ok {
-		return errors.New("TLS required")
-	}
-	return nil
-}
-func (s *mailSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (s *mailSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.rx.got <- string(b)
-	return nil
-}
-func (s *mailSession) Reset()        {}
-func (s *mailSession) Logout() error { return nil }
-
-func newSMTP(t *testing.T, ca *pki.CA) (*mailRx, string) {
-	return serveSMTP(t, ca, 100, false)
-}
-
-// serveSMTP serves SMTP on 127.0.0.1 with a certificate from ca and AUTH PLAIN only inside
-// TLS: STARTTLS on a plain listener, or implicit TLS from the first byte when implicitTLS.
-func serveSMTP(t *testing.T, ca *pki.CA, buf int, implicitTLS bool) (*mailRx, string) {
-	t.Helper()
-	certPEM, keyPEM, err := ca.Issue(pki.Leaf{CommonName: "127.0.0.1", IPs: []net.IP{net.ParseIP("127.0.0.1")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsCfg := &tls.Config{Certificates: []tls.Certificate{pair}}
-	rx := &mailRx{got: make(chan string, buf)}
-	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &mailSession{rx: rx, conn: c}, nil }))
-	s.Domain = "localhost"
-	s.AllowInsecureAuth = false
-	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
-	var ln net.Listener
-	if implicitTLS {
-		ln, err = tls.Listen("tcp", "127.0.0.1:0", tlsCfg)
-	} else {
-		s.TLSConfig = tlsCfg
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	t.Cleanup(func() { s.Close() })
-	return rx, ln.Addr().String()
+// newSMTP serves SMTP on 127.0.0.1 with STARTTLS (a certificate from ca) and AUTH PLAIN as
+// alerts/s3cret only inside TLS.
+func newSMTP(t *testing.T, ca *pki.CA) (*mailtest.Server, string) {
+	s := mailtest.Start(t, mailtest.Options{CA: ca, User: "alerts", Pass: "s3cret", Buffer: 100})
+	return s, s.Addr
 }
 
 func newSyslogUDP(t *testing.T) (chan string, string) {
@@ -298,7 +223,7 @@ func TestFailedLoginRuleReachesEveryChannelOnce(t *testing.T) {
 		}
 	}()
 	within(t, "webhook", start, hookCh)
-	msg := within(t, "smtp", start, mail.got)
+	msg := within(t, "smtp", start, mail.Got)
 	if !strings.Contains(msg, "Subject: [bulwark high] credential guessing") || !strings.Contains(msg, "198.51.100.9") {
 		t.Errorf("mail: %q", msg)
 	}
@@ -333,7 +258,7 @@ func TestFailedLoginRuleReachesEveryChannelOnce(t *testing.T) {
 	}
 	time.Sleep(time.Second)
 	nothing(t, "webhook", hookCh)
-	nothing(t, "smtp", mail.got)
+	nothing(t, "smtp", mail.Got)
 	nothing(t, "syslog udp", udp)
 	nothing(t, "syslog tcp", tcp)
 
@@ -356,8 +281,8 @@ func TestFailedLoginRuleReachesEveryChannelOnce(t *testing.T) {
 	if ok != 5 {
 		t.Errorf("deliveries: %+v", f.Deliveries)
 	}
-	if mail.authd.Load() != 1 {
-		t.Errorf("smtp auth count %d", mail.authd.Load())
+	if mail.Auths.Load() != 1 {
+		t.Errorf("smtp auth count %d", mail.Auths.Load())
 	}
 
 	// Acknowledge, and the history survives a restart from the database.
@@ -471,16 +396,10 @@ func TestRuleAndChannelValidation(t *testing.T) {
 func TestSMTPRefusesWithoutSTARTTLS(t *testing.T) {
 	e, _, _ := newEngine(t)
 	// A plain server without STARTTLS: the alert must not be sent (nor the password).
-	rx := &mailRx{got: make(chan string, 1)}
-	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &mailSession{rx: rx, conn: c}, nil }))
-	s.Domain = "localhost"
-	s.AllowInsecureAuth = true
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	go s.Serve(ln)
-	defer s.Close()
-	e.PutChannel(adminapi.Channel{Name: "m", Type: "smtp", SMTP: &adminapi.SMTPConfig{Addr: ln.Addr().String(), From: "a@b.test", To: []string{"c@d.test"}, Username: "alerts", Password: "s3cret"}})
+	rx := mailtest.Start(t, mailtest.Options{User: "alerts", Pass: "s3cret", InsecureAuth: true, Buffer: 1})
+	e.PutChannel(adminapi.Channel{Name: "m", Type: "smtp", SMTP: &adminapi.SMTPConfig{Addr: rx.Addr, From: "a@b.test", To: []string{"c@d.test"}, Username: "alerts", Password: "s3cret"}})
 	d, err := e.TestChannel(context.Background(), "m")
-	if err != nil || d.OK || !strings.Contains(d.Error, "STARTTLS") || rx.authd.Load() != 0 {
+	if err != nil || d.OK || !strings.Contains(d.Error, "STARTTLS") || rx.Auths.Load() != 0 {
 		t.Fatalf("want refusal without STARTTLS: %+v %v", d, err)
 	}
 }

@@ -12,17 +12,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
-
 	"bulwark/core/adminapi"
+	"bulwark/core/alerts/mailtest"
 	"bulwark/core/pki"
 	"bulwark/db"
 )
 
 // newSMTPS serves submission over implicit TLS (RFC 8314 "submissions", port 465 in the
 // wild) with a certificate from ca, AUTH PLAIN only inside TLS.
-func newSMTPS(t *testing.T, ca *pki.CA) (*mailRx, string) {
-	return serveSMTP(t, ca, 10, true)
+func newSMTPS(t *testing.T, ca *pki.CA) (*mailtest.Server, string) {
+	s := mailtest.Start(t, mailtest.Options{CA: ca, Implicit: true, User: "alerts", Pass: "s3cret", Buffer: 10})
+	return s, s.Addr
 }
 
 func smtpsChannel(name, addr, caPEM string) adminapi.Channel {
@@ -42,9 +42,9 @@ func TestSMTPImplicitTLSDeliversWithAuth(t *testing.T) {
 		t.Fatalf("delivery over implicit TLS: %+v %v", d, err)
 	}
 	// The session's Mail refuses unless authenticated inside TLS: arrival proves both.
-	msg := within(t, "mail over implicit TLS", start, rx.got)
-	if !strings.Contains(msg, "Subject: [bulwark info] test alert from test-appliance") || rx.authd.Load() != 1 {
-		t.Fatalf("message %q, auths %d", msg, rx.authd.Load())
+	msg := within(t, "mail over implicit TLS", start, rx.Got)
+	if !strings.Contains(msg, "Subject: [bulwark info] test alert from test-appliance") || rx.Auths.Load() != 1 {
+		t.Fatalf("message %q, auths %d", msg, rx.Auths.Load())
 	}
 	if chs := e.Channels(); len(chs) != 1 || chs[0].SMTP.TLS != adminapi.SMTPImplicitTLS {
 		t.Fatalf("stored channel lost its TLS mode: %+v", chs)
@@ -69,8 +69,8 @@ func TestSMTPImplicitTLSRefusesAnotherCA(t *testing.T) {
 			t.Fatalf("%s: want a certificate refusal, got %+v %v", ch.Name, d, err)
 		}
 	}
-	if rx.authd.Load() != 0 || len(rx.got) != 0 {
-		t.Fatalf("untrusted server got credentials (%d) or mail (%d)", rx.authd.Load(), len(rx.got))
+	if rx.Auths.Load() != 0 || len(rx.Got) != 0 {
+		t.Fatalf("untrusted server got credentials (%d) or mail (%d)", rx.Auths.Load(), len(rx.Got))
 	}
 }
 
@@ -78,16 +78,7 @@ func TestSMTPImplicitTLSRefusesAnotherCA(t *testing.T) {
 // greeting, and a server that never says anything is cut off by the channel's timeout.
 func TestSMTPImplicitTLSAgainstPlainServerFailsCleanly(t *testing.T) {
 	e, _, ca := newEngine(t)
-	rx := &mailRx{got: make(chan string, 1)}
-	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &mailSession{rx: rx, conn: c}, nil }))
-	s.Domain = "localhost"
-	s.AllowInsecureAuth = true
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Serve(ln)
-	defer s.Close()
+	rx := mailtest.Start(t, mailtest.Options{User: "alerts", Pass: "s3cret", InsecureAuth: true, Buffer: 1})
 
 	silent, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -114,7 +105,7 @@ func TestSMTPImplicitTLSAgainstPlainServerFailsCleanly(t *testing.T) {
 		name, addr, want string
 		max              time.Duration
 	}{
-		{"plain", ln.Addr().String(), "implicit TLS: tls: first record does not look like a TLS handshake (the server answered in plain text", time.Second},
+		{"plain", rx.Addr, "implicit TLS: tls: first record does not look like a TLS handshake (the server answered in plain text", time.Second},
 		{"silent", silent.Addr().String(), "no TLS handshake within 1s", 3 * time.Second},
 	} {
 		ch := smtpsChannel(tc.name, tc.addr, string(ca.CertPEM))
@@ -133,7 +124,7 @@ func TestSMTPImplicitTLSAgainstPlainServerFailsCleanly(t *testing.T) {
 			t.Fatalf("%s server: failed after %s, want within %s (channel timeout 1s)", tc.name, took, tc.max)
 		}
 	}
-	if rx.authd.Load() != 0 || len(rx.got) != 0 {
+	if rx.Auths.Load() != 0 || len(rx.Got) != 0 {
 		t.Fatal("plain-text server got credentials or mail")
 	}
 }
@@ -202,5 +193,5 @@ func TestSMTPStoredBeforeTLSFieldKeepsSTARTTLS(t *testing.T) {
 	if d, err := e.TestChannel(context.Background(), "mail"); err != nil || !d.OK {
 		t.Fatalf("old channel over STARTTLS: %+v %v", d, err)
 	}
-	within(t, "mail over STARTTLS", start, rx.got)
+	within(t, "mail over STARTTLS", start, rx.Got)
 }
