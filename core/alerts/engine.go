@@ -153,17 +153,7 @@ func (e *Engine) Start(ctx context.Context, sub *event.Subscription) {
 		go func() {
 			defer e.wg.Done()
 			defer sub.Close()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case ev, ok := <-sub.C:
-					if !ok {
-						return
-					}
-					e.Observe(ev)
-				}
-			}
+			sub.Each(ctx, e.Observe)
 		}()
 	}
 }

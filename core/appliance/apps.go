@@ -99,15 +99,9 @@ func (appsComponent) Name() string { return "apps" }
 func (c appsComponent) Run(ctx context.Context) error {
 	sub := c.bus.Subscribe("apps-counters", 4096)
 	defer sub.Close()
-	for {
-		select {
-		case e := <-sub.C:
-			c.m.Observe(e)
-		case <-ctx.Done():
-			c.m.Close()
-			return nil
-		}
-	}
+	sub.Each(ctx, c.m.Observe)
+	c.m.Close()
+	return nil
 }
 
 // AppsService adapts the app manager to the admin API's apps endpoints.

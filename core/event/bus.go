@@ -1,6 +1,7 @@
 package event
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,21 @@ func (s *Subscription) Close() {
 
 // Dropped is how many events this subscriber lost to a full queue.
 func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
+
+// Each calls fn with every event, in order, until ctx ends or the subscription is closed.
+func (s *Subscription) Each(ctx context.Context, fn func(Event)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-s.C:
+			if !ok {
+				return
+			}
+			fn(e)
+		}
+	}
+}
 
 // Emit stamps the event (if it has no time) and offers it to every subscriber.
 func (b *Bus) Emit(e Event) {

@@ -1,6 +1,8 @@
 package event
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,5 +47,44 @@ func TestBusFansOutAndDropsWithoutBlocking(t *testing.T) {
 	}
 	if got := len(fast.C); got != 5 {
 		t.Fatalf("fast has %d queued after one more emit, want 5", got)
+	}
+}
+
+// Each hands over events in order and returns when the subscription closes or ctx ends.
+func TestSubscriptionEach(t *testing.T) {
+	b := NewBus()
+	sub := b.Subscribe("each", 8)
+	for _, r := range []string{"a", "b", "c"} {
+		b.Emit(Event{Rule: r})
+	}
+	var got []string
+	done := make(chan struct{})
+	go func() {
+		sub.Each(context.Background(), func(e Event) {
+			got = append(got, e.Rule)
+			if len(got) == 3 {
+				sub.Close()
+			}
+		})
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Each did not return after Close")
+	}
+	if strings.Join(got, "") != "abc" {
+		t.Fatalf("got %q, want a, b, c in order", got)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	idle := b.Subscribe("idle", 1)
+	ended := make(chan struct{})
+	go func() { idle.Each(ctx, func(Event) { t.Error("no event was sent") }); close(ended) }()
+	cancel()
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Each did not return after ctx ended")
 	}
 }

@@ -364,19 +364,7 @@ func kindsString(ks []event.Kind) string {
 }
 
 // Run consumes events from sub until ctx ends or the subscription closes.
-func (g *Guard) Run(ctx context.Context, sub *event.Subscription) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-sub.C:
-			if !ok {
-				return
-			}
-			g.Observe(e)
-		}
-	}
-}
+func (g *Guard) Run(ctx context.Context, sub *event.Subscription) { sub.Each(ctx, g.Observe) }
 
 // reqNow is the request's arrival time when the clock is real, else the guard's clock.
 func (g *Guard) reqNow(r *http.Request) time.Time {

@@ -270,28 +270,21 @@ func (m *Monitor) sweepLocked(now time.Time) {
 const AppSignalRule = "app_signal"
 
 // Run feeds the monitor from the app-signal events on the bus until ctx ends or sub closes.
-func (m *Monitor) Run(ctx context.Context, sub *event.Subscription) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-sub.C:
-			if !ok {
-				return
-			}
-			if e.Rule != AppSignalRule {
-				continue
-			}
-			var d struct {
-				User string `json:"user"`
-			}
-			json.Unmarshal(e.Detail, &d)
-			switch e.Kind {
-			case event.LoginFailed:
-				m.failed(e.IP, e.App, d.User, false)
-			case "login_succeeded":
-				m.LoginSucceeded(e.IP, e.App, d.User)
-			}
-		}
+func (m *Monitor) Run(ctx context.Context, sub *event.Subscription) { sub.Each(ctx, m.observe) }
+
+// observe takes one app-signal event.
+func (m *Monitor) observe(e event.Event) {
+	if e.Rule != AppSignalRule {
+		return
+	}
+	var d struct {
+		User string `json:"user"`
+	}
+	json.Unmarshal(e.Detail, &d)
+	switch e.Kind {
+	case event.LoginFailed:
+		m.failed(e.IP, e.App, d.User, false)
+	case "login_succeeded":
+		m.LoginSucceeded(e.IP, e.App, d.User)
 	}
 }
