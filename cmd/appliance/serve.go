@@ -44,17 +44,9 @@ func loadConfig(name string, args []string) (config.Config, error) {
 // cmdServe runs the appliance until SIGTERM or SIGINT, then drains in-flight requests
 // within server.shutdown_timeout. A fresh data folder is initialized first, as `init` would.
 func cmdServe(args []string) error {
-	cfg, err := loadConfig("serve", args)
+	cfg, ini, bundle, err := initialize("serve", args)
 	if err != nil {
-		return oneLine(err)
-	}
-	ini, err := appliance.Init(cfg)
-	if err != nil {
-		return oneLine(err)
-	}
-	bundle, err := writeFirstAdminBundle(cfg, ini.CA)
-	if err != nil {
-		return oneLine(err)
+		return err
 	}
 	a, err := appliance.New(cfg)
 	if err != nil {
