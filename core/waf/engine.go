@@ -435,10 +435,10 @@ func bookkeeping(id int) bool {
 	return false
 }
 
-// collect reads the Result off tx; also are the ids of rules that fired outside it.
+// collect reads the Result off tx; also are the ids of rules that fired outside it, sorted
+// and unique.
 func collect(tx types.Transaction, also []int) Result {
 	var res Result
-	res.fired = append(res.fired, also...)
 	for _, mr := range tx.MatchedRules() {
 		id := mr.Rule().ID()
 		res.fired = append(res.fired, id)
@@ -465,6 +465,9 @@ func collect(tx types.Transaction, also []int) Result {
 	}
 	sort.Ints(res.fired)
 	res.fired = uniq(res.fired)
+	if len(also) > 0 {
+		res.fired = mergeSorted(res.fired, also)
+	}
 	if tv, ok := tx.(txVars); ok {
 		if v := tv.Variables().TX().Get("blocking_inbound_anomaly_score"); len(v) > 0 {
 			res.InboundScore, _ = strconv.Atoi(v[0])
@@ -486,6 +489,22 @@ func collect(tx types.Transaction, also []int) Result {
 		res.RuleID = it.RuleID
 	}
 	return res
+}
+
+// mergeSorted merges two sorted, unique lists into a new one.
+func mergeSorted(a, b []int) []int {
+	out := make([]int, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		switch {
+		case a[0] < b[0]:
+			out, a = append(out, a[0]), a[1:]
+		case a[0] > b[0]:
+			out, b = append(out, b[0]), b[1:]
+		default:
+			out, a, b = append(out, a[0]), a[1:], b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 func uniq(s []int) []int {

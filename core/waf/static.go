@@ -81,10 +81,15 @@ import (
 type staticPlan struct {
 	remove []int    // compiled out: C, X, the rules their jumps skip, never-matching level rules
 	seed   []txSeed // TX after the constant prefix
-	fired  [2][]int // removed rules that match whenever phase 1 / phase 2 runs
-	guard  map[int]bool
-	danger map[int]bool
-	prefix map[int]bool // the constant rules and the rules their jumps skip (checkSeed)
+	// seedRead: the part of seed a rule left in place can read; only it is stored in each
+	// transaction
+	seedRead []txSeed
+	fired    [2][]int // removed rules that match whenever phase 1 / phase 2 runs
+	guard    map[int]bool
+	danger   map[int]bool
+	prefix   map[int]bool      // the constant rules and the rules their jumps skip (checkSeed)
+	sorted   [2][]int          // fired ids when phase 1 ran, when phases 1 and 2 ran: sorted, unique
+	needed   func(string) bool // a TX value a rule left in place can read (neededTX)
 	// counts for tests and the benchmark
 	constants, switches, skipped, never int
 }
@@ -376,7 +381,95 @@ func planStatic(t *slText, s Settings) (*staticPlan, error) {
 		p.remove = append(p.remove, id)
 	}
 	slices.Sort(p.remove)
+	p.sorted[0] = sortedUnique(p.fired[0])
+	p.sorted[1] = sortedUnique(slices.Concat(p.fired[0], p.fired[1]))
+	p.needed = neededTX(rules, out)
+	for _, sd := range p.seed {
+		if p.needed(sd.key) {
+			p.seedRead = append(p.seedRead, sd)
+		}
+	}
 	return p, nil
+}
+
+func sortedUnique(ids []int) []int {
+	s := slices.Clone(ids)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+var (
+	txMacroKey = regexp.MustCompile(`(?i)%\{tx\.([^}]*)\}`)
+	setvarTX   = regexp.MustCompile(`(?i)^!?tx\.([^=]*)(?:=(.*))?$`)
+)
+
+// neededTX returns which seeded TX values some rule left in the request phases can read:
+// a TX:name or &TX:name variable, a TX:/regex/ key, the whole TX, a %{tx.name} macro, or
+// an arithmetic setvar (it reads the value it adds to), and the score Inspect reads. Seeding
+// the others is work no rule, score or Result can see; the logging and response phases are
+// not run by Inspect.
+func neededTX(rules []slRule, out map[int]bool) func(string) bool {
+	names := map[string]bool{"blocking_inbound_anomaly_score": true}
+	var rxs []*regexp.Regexp
+	all := false
+	for _, r := range rules {
+		if r.marker != "" || out[r.id] || r.phase < 1 || r.phase > 2 {
+			continue
+		}
+		for _, m := range txMacroKey.FindAllStringSubmatch(r.text(), -1) {
+			names[strings.ToLower(m[1])] = true
+		}
+		for _, e := range r.elems {
+			for _, v := range strings.Split(e.vars, "|") {
+				if strings.HasPrefix(v, "!") {
+					continue // an exception: excludes, does not read
+				}
+				v = strings.TrimLeft(v, "&")
+				name, key, hasKey := strings.Cut(v, ":")
+				switch {
+				case !strings.EqualFold(name, "tx"):
+				case !hasKey || key == "":
+					all = true
+				case strings.HasPrefix(key, "/"):
+					rx, err := regexp.Compile("(?i)" + strings.TrimSuffix(strings.TrimPrefix(key, "/"), "/"))
+					if err != nil {
+						all = true
+						continue
+					}
+					rxs = append(rxs, rx)
+				default:
+					names[strings.ToLower(key)] = true
+				}
+			}
+			for _, a := range e.acts {
+				if a.name != "setvar" {
+					continue
+				}
+				m := setvarTX.FindStringSubmatch(a.arg)
+				if m == nil {
+					all = true
+					continue
+				}
+				if v := m[2]; v != "" && (v[0] == '+' || v[0] == '-') {
+					if strings.Contains(m[1], "%{") {
+						all = true
+					}
+					names[strings.ToLower(m[1])] = true
+				}
+			}
+		}
+	}
+	return func(k string) bool {
+		if all || names[k] {
+			return true
+		}
+		for _, rx := range rxs {
+			if rx.MatchString(k) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // initialTX is what a new Coraza transaction holds in TX: the capture slots 0 to 10, empty.
@@ -604,7 +697,7 @@ func (p *staticPlan) seedTX(tx types.Transaction) bool {
 		return false
 	}
 	col := tv.Variables().TX()
-	for _, s := range p.seed {
+	for _, s := range p.seedRead {
 		col.Set(s.key, s.values)
 	}
 	return true
@@ -633,9 +726,9 @@ func (p *staticPlan) firedFor(tx types.Transaction) []int {
 	}
 	switch ph := lp.LastPhase(); {
 	case ph >= types.PhaseRequestBody:
-		return slices.Concat(p.fired[0], p.fired[1])
+		return p.sorted[1]
 	case ph >= types.PhaseRequestHeaders:
-		return p.fired[0]
+		return p.sorted[0]
 	}
 	return nil
 }

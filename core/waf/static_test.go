@@ -220,3 +220,51 @@ func TestStaticFallback(t *testing.T) {
 		t.Error("the plan covered a request where 905110 removed every CRS rule")
 	}
 }
+
+// Only the seeded TX values a rule left in the request phases can read are stored per
+// transaction; every way of reading one keeps it.
+func TestStaticSeedNeeded(t *testing.T) {
+	base := tinySetter + tinyInit + tinyP1 + tinyP2 + tinyEnd
+	cases := []struct {
+		rule   string
+		needed bool
+	}{
+		{`SecRule TX:/^report/ "@eq 4" "id:1020,phase:2,pass,log,msg:'r'"`, true},
+		{`SecRule REQUEST_URI "@contains %{tx.reporting_level}" "id:1021,phase:2,pass,nolog"`, true},
+		{`SecRule REQUEST_URI "@contains x" "id:1022,phase:2,pass,nolog,setvar:tx.reporting_level=+1"`, true},
+		{`SecRule TX "@eq 4" "id:1023,phase:1,pass,nolog"`, true},
+		{`SecRule &TX:Reporting_Level "@eq 1" "id:1024,phase:2,pass,nolog"`, true},
+		{`SecRule REQUEST_URI "@contains x" "id:1025,phase:2,pass,nolog,msg:'level %{TX.REPORTING_LEVEL}'"`, true},
+		{`SecRule REQUEST_URI "@contains x" "id:1026,phase:2,pass,nolog,setvar:tx.reporting_level=1"`, false},
+		{`SecRule TX:reporting_level "@eq 4" "id:1027,phase:3,pass,nolog"`, false},
+		{`SecRule ARGS|!TX:reporting_level "@eq 4" "id:1028,phase:2,pass,nolog"`, false},
+	}
+	for _, c := range cases {
+		p, err := planOf(t, base+c.rule+"\n")
+		if err != nil {
+			t.Fatalf("%s: %v", c.rule, err)
+		}
+		got := slices.ContainsFunc(p.seedRead, func(s txSeed) bool { return s.key == "reporting_level" })
+		if got != c.needed {
+			t.Errorf("%s: reporting_level seeded %v, want %v", c.rule, got, c.needed)
+		}
+		if !slices.ContainsFunc(p.seedRead, func(s txSeed) bool { return s.key == "blocking_inbound_anomaly_score" }) &&
+			slices.ContainsFunc(p.seed, func(s txSeed) bool { return s.key == "blocking_inbound_anomaly_score" }) {
+			t.Errorf("%s: the score Inspect reads is not seeded", c.rule)
+		}
+	}
+	e, err := sharedEngine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, s := range e.static.seedRead {
+		keys = append(keys, s.key)
+	}
+	for _, k := range []string{"allowed_methods", "detection_paranoia_level", "blocking_paranoia_level", "inbound_anomaly_score_threshold", "inbound_anomaly_score_pl1", "critical_anomaly_score"} {
+		if !slices.Contains(keys, k) {
+			t.Errorf("default engine does not seed %s (seeds %v)", k, keys)
+		}
+	}
+	t.Logf("default engine seeds %d of %d constant TX values: %v", len(keys), len(e.static.seed), keys)
+}
