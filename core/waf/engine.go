@@ -53,9 +53,20 @@ func (s Settings) validate() error {
 
 // Engine is one compiled rule set. It is safe for concurrent use.
 type Engine struct {
-	set  Settings
+	set Settings
+	// waf is the compiled rule set; with a static plan, without the rules the plan takes
+	// out (static.go)
 	waf  coraza.WAF
 	gate *gate // nil on a stock engine
+	// static: bookkeeping fixed by the settings, compiled out of waf (nil: none)
+	static *staticPlan
+	// full is the whole rule set, compiled on first need, for the requests the static plan
+	// does not cover (an exclusion of a rule it relies on, a rule removal by ctl)
+	full struct {
+		once sync.Once
+		waf  coraza.WAF
+		err  error
+	}
 	// audits: the logging phase can be observed. Inspect collects its Result before that
 	// phase, so the phase's rules (RESPONSE-980 reporting) change nothing in it; what they
 	// could reach is the audit log and an error callback. The engine sets no callback, the
@@ -101,18 +112,62 @@ func NewEngine(s Settings) (*Engine, error) {
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
-	var rules []types.RuleMetadata
-	cfg := coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(directives(s))
-	cfg = experimental.WAFConfigWithRuleObserver(cfg, func(r types.RuleMetadata) { rules = append(rules, r) })
-	w, err := coraza.NewWAF(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("waf: compile CRS: %w", err)
+	text := directives(s)
+	e := &Engine{set: s, audits: audits(s)}
+	var read *slText
+	if !s.Stock {
+		// the static plan is made from the text before compiling, so one compilation
+		// serves: the rules it takes out are removed by a directive at the end
+		if t, err := readSeclang(text, coreruleset.FS); err == nil {
+			if p, err := planStatic(t, s); err == nil && len(p.remove) > 0 {
+				if err := p.checkSeed(t); err == nil {
+					e.static, read = p, t
+				}
+			}
+		}
 	}
-	e := &Engine{set: s, waf: w, audits: audits(s)}
+	compile := func(text string) (coraza.WAF, []types.RuleMetadata, error) {
+		var rules []types.RuleMetadata
+		cfg := coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(text)
+		cfg = experimental.WAFConfigWithRuleObserver(cfg, func(r types.RuleMetadata) { rules = append(rules, r) })
+		w, err := coraza.NewWAF(cfg)
+		if err != nil {
+			return nil, nil, fmt.Errorf("waf: compile CRS: %w", err)
+		}
+		return w, rules, nil
+	}
+	lean := text
+	if e.static != nil {
+		lean += "\n" + e.static.removeDirective()
+	}
+	w, rules, err := compile(lean)
+	if err == nil && e.static != nil && verifySeclang(read, rules) != nil {
+		// Coraza compiled something else than what the plan was made from: no plan
+		e.static = nil
+		w, rules, err = compile(text)
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.waf = w
 	if !s.Stock {
 		e.gate = newGate(rules, detectionLevel(s))
 	}
 	return e, nil
+}
+
+// fullWAF is the whole rule set: the compiled one when nothing was taken out of it.
+func (e *Engine) fullWAF() (coraza.WAF, error) {
+	if e.static == nil {
+		return e.waf, nil
+	}
+	e.full.once.Do(func() {
+		cfg := coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(directives(e.set))
+		if e.full.waf, e.full.err = coraza.NewWAF(cfg); e.full.err != nil {
+			e.full.err = fmt.Errorf("waf: compile CRS: %w", e.full.err)
+		}
+	})
+	return e.full.waf, e.full.err
 }
 
 // audits reports whether the settings may turn the audit log on (see Engine.audits).
@@ -222,14 +277,34 @@ const maxData = 200
 
 // Inspect runs the rules over req. Exclusions are applied to this request only.
 func (e *Engine) Inspect(req *Request, excl []txExclusion) Result {
-	tx := e.waf.NewTransaction()
-	defer func() {
-		if e.audits {
-			tx.ProcessLogging()
+	if e.static != nil && !e.static.guarded(excl) {
+		if res, ok := e.inspectStatic(req, excl); ok {
+			return res
 		}
-		tx.Close()
-	}()
+	}
+	return e.inspectFull(req, excl)
+}
+
+// inspectStatic runs the rule set the static plan was taken out of, and puts back what
+// the plan's rules do: their TX values before the transaction starts, their ids once it
+// ran. It declines (false) when a rule that can remove rules or switch the engine fired.
+func (e *Engine) inspectStatic(req *Request, excl []txExclusion) (Result, bool) {
+	tx := e.waf.NewTransaction()
+	defer tx.Close()
+	if !e.static.seedTX(tx) {
+		return Result{}, false
+	}
 	applyExclusions(tx, excl)
+	e.removeProved(tx, req)
+	e.feed(tx, req)
+	if e.static.dangerFired(tx) {
+		return Result{}, false
+	}
+	return collect(tx, e.static.firedFor(tx)), true
+}
+
+// removeProved removes from tx the rules the gate proves cannot match req.
+func (e *Engine) removeProved(tx types.Transaction, req *Request) {
 	// Coraza inspects only BodyLimit bytes; the proofs read the body as given, so a longer
 	// body (a caller that did not cap it) goes through the full rule set.
 	if e.gate != nil && int64(len(req.Body)) <= e.set.BodyLimit {
@@ -239,6 +314,24 @@ func (e *Engine) Inspect(req *Request, excl []txExclusion) Result {
 			}
 		}
 	}
+}
+
+// inspectFull runs the whole rule set, level rules removed per transaction.
+func (e *Engine) inspectFull(req *Request, excl []txExclusion) Result {
+	w, err := e.fullWAF()
+	if err != nil {
+		// cannot happen (the same text compiled once already); fail closed
+		return Result{Block: true, Status: 500}
+	}
+	tx := w.NewTransaction()
+	defer func() {
+		if e.audits {
+			tx.ProcessLogging()
+		}
+		tx.Close()
+	}()
+	applyExclusions(tx, excl)
+	e.removeProved(tx, req)
 	if e.gate != nil && len(e.gate.never) > 0 && !removesSetter(excl) {
 		if rm, ok := tx.(txRemover); ok {
 			for _, id := range e.gate.never {
@@ -247,7 +340,7 @@ func (e *Engine) Inspect(req *Request, excl []txExclusion) Result {
 		}
 	}
 	e.feed(tx, req)
-	return collect(tx)
+	return collect(tx, nil)
 }
 
 // removesSetter: an exclusion of the rule that sets the paranoia levels voids the proof
@@ -342,7 +435,9 @@ func bookkeeping(id int) bool {
 	return false
 }
 
-func collect(tx types.Transaction) Result {
+// collect reads the Result off tx; also are the ids of rules that fired outside it, sorted
+// and unique.
+func collect(tx types.Transaction, also []int) Result {
 	var res Result
 	for _, mr := range tx.MatchedRules() {
 		id := mr.Rule().ID()
@@ -370,6 +465,9 @@ func collect(tx types.Transaction) Result {
 	}
 	sort.Ints(res.fired)
 	res.fired = uniq(res.fired)
+	if len(also) > 0 {
+		res.fired = mergeSorted(res.fired, also)
+	}
 	if tv, ok := tx.(txVars); ok {
 		if v := tv.Variables().TX().Get("blocking_inbound_anomaly_score"); len(v) > 0 {
 			res.InboundScore, _ = strconv.Atoi(v[0])
@@ -391,6 +489,22 @@ func collect(tx types.Transaction) Result {
 		res.RuleID = it.RuleID
 	}
 	return res
+}
+
+// mergeSorted merges two sorted, unique lists into a new one.
+func mergeSorted(a, b []int) []int {
+	out := make([]int, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		switch {
+		case a[0] < b[0]:
+			out, a = append(out, a[0]), a[1:]
+		case a[0] > b[0]:
+			out, b = append(out, b[0]), b[1:]
+		default:
+			out, a, b = append(out, a[0]), a[1:], b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 func uniq(s []int) []int {
