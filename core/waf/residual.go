@@ -40,6 +40,7 @@ import (
 	"path"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -84,9 +85,10 @@ type residRule struct {
 	multi bool     // multiMatch: the operator sees every changed intermediate value
 	neg   bool
 	op    func(string) bool
-	// facs: for a case-sensitive expression, strings one of which every match holds (ASCII
-	// case-insensitive, so a superset); a value with none of them cannot match
-	facs *ahocorasick.AhoCorasick
+	// facs: for a case-sensitive expression, strings one of which every match holds
+	// (lowercased: searched ASCII case-insensitively, a superset); a value with none of
+	// them cannot match
+	facs []string
 	head string // the head's text and the rule's file (TestResidualMatchesCoraza)
 	file string
 }
@@ -205,10 +207,8 @@ func acceptResidual(id int, raw, file string) (residRule, bool) {
 		}
 		rr.op = re.MatchString
 		if syn, err := syntax.Parse(pattern, syntax.Perl); err == nil && !strings.Contains(pattern, "(?i") {
-			if f, ok := necessaryD(syn.Simplify(), false, 0, newMemo(256)); ok && len(f) > 0 && !weak(f) {
-				b := ahocorasick.NewAhoCorasickBuilder(ahocorasick.Opts{AsciiCaseInsensitive: true, MatchKind: ahocorasick.StandardMatch, DFA: true})
-				ac := b.Build(f)
-				rr.facs = &ac
+			if f, ok := necessaryD(syn.Simplify(), false, 0, newMemo(256)); ok && len(f) > 0 && len(f) <= 8 && !slices.Contains(f, "") {
+				rr.facs = f
 			}
 		}
 	case "pm", "pmFromFile", "pmf":
@@ -496,6 +496,63 @@ type residValues struct {
 	query     string
 	proto     string
 	bodyOnly  bool // FILES / XML can hold values: the body is neither empty nor a form
+	// tcache: transformations of long values, shared by the rules (many start with the
+	// same ones, e.g. utf8toUnicode, urlDecodeUni)
+	tcache map[[2]string]tresult
+}
+
+type tresult struct {
+	v  string
+	ok bool
+}
+
+// transform is residTransform, remembered for values of 64 bytes or more.
+func (rv *residValues) transform(t, v string) (string, bool) {
+	if len(v) < 64 {
+		return residTransform(t, v)
+	}
+	k := [2]string{t, v}
+	if r, ok := rv.tcache[k]; ok {
+		return r.v, r.ok
+	}
+	out, ok := residTransform(t, v)
+	if rv.tcache == nil {
+		rv.tcache = map[[2]string]tresult{}
+	}
+	rv.tcache[k] = tresult{out, ok}
+	return out, ok
+}
+
+// anyFold reports whether one of the lowercase ASCII strings fs occurs in s, ASCII case
+// folded (or more: a non-ASCII byte run may compare equal under strings.EqualFold).
+func anyFold(s string, fs []string) bool {
+	for _, f := range fs {
+		c := f[0]
+		first := [2]byte{c, c}
+		if c >= 'a' && c <= 'z' {
+			first[1] = c - 'a' + 'A'
+		}
+		for _, b := range first[:1+btoi(first[1] != first[0])] {
+			for i := 0; ; {
+				k := strings.IndexByte(s[i:], b)
+				if k < 0 || i+k+len(f) > len(s) {
+					break
+				}
+				if strings.EqualFold(s[i+k:i+k+len(f)], f) {
+					return true
+				}
+				i += k + 1
+			}
+		}
+	}
+	return false
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func newResidValues(req *Request) *residValues {
@@ -704,7 +761,7 @@ func (rv *residValues) values(v residVar, excl []string, f func(string) bool) bo
 func (rr *residRule) refutedBy(rv *residValues) bool {
 	ok := true
 	check := func(s string) bool {
-		if rr.facs != nil && !rr.neg && rr.facs.Iter(s).Next() == nil {
+		if rr.facs != nil && !rr.neg && !anyFold(s, rr.facs) {
 			return true // no factor: the expression cannot match
 		}
 		if rr.op(s) != rr.neg {
@@ -716,7 +773,7 @@ func (rr *residRule) refutedBy(rv *residValues) bool {
 		if !rr.multi {
 			t, good := v, true
 			for _, name := range rr.trans {
-				if t, good = residTransform(name, t); !good {
+				if t, good = rv.transform(name, t); !good {
 					ok = false
 					return false
 				}
@@ -730,7 +787,7 @@ func (rr *residRule) refutedBy(rv *residValues) bool {
 		}
 		t := v
 		for _, name := range rr.trans {
-			next, good := residTransform(name, t)
+			next, good := rv.transform(name, t)
 			if !good {
 				ok = false
 				return false
