@@ -69,6 +69,7 @@ const (
 	rvProto              // REQUEST_PROTOCOL
 	rvBodyOnly           // FILES, FILES_NAMES, XML:/*: none without a multipart or XML body
 	rvHeaderCount        // &REQUEST_HEADERS:name
+	rvUnsetCount         // &TX:name of a variable no rule sets: 0
 )
 
 type residVar struct {
@@ -106,6 +107,7 @@ type residual struct {
 // detection paranoia level pl.
 func newResidual(rules []types.RuleMetadata, pl int) *residual {
 	r := &residual{}
+	set := txSetters(rules)
 	afterSkip := 0
 	for _, m := range rules {
 		raw := m.Raw()
@@ -124,7 +126,7 @@ func newResidual(rules []types.RuleMetadata, pl int) *residual {
 		if !reachableAt(m.Tags(), pl) {
 			continue // never evaluated at this level: nothing to save
 		}
-		if rr, ok := acceptResidual(m.ID(), raw, m.File()); ok {
+		if rr, ok := acceptResidual(m.ID(), raw, m.File(), set); ok {
 			r.rules = append(r.rules, rr)
 		}
 	}
@@ -143,8 +145,49 @@ func newResidual(rules []types.RuleMetadata, pl int) *residual {
 	return r
 }
 
-// acceptResidual turns a rule into a residRule, or says it is outside what is reproduced.
-func acceptResidual(id int, raw, file string) (residRule, bool) {
+// txSetters returns a test for whether some rule may set TX:name: a setvar naming it
+// (any case), a setvar whose name holds a macro after a prefix of it, or a capture
+// (TX:0-9). Only rules write TX variables, and the rule list holds every rule, the
+// directives' own SecActions included.
+func txSetters(rules []types.RuleMetadata) func(string) bool {
+	names := map[string]bool{}
+	var prefixes []string
+	for _, m := range rules {
+		raw := strings.ToLower(m.Raw())
+		for {
+			i := strings.Index(raw, "setvar:")
+			if i < 0 {
+				break
+			}
+			raw = raw[i+len("setvar:"):]
+			t := strings.TrimLeft(raw, "'\" !")
+			if j := strings.IndexAny(t, "=,'\" \n"); j >= 0 {
+				t = t[:j]
+			}
+			if k := strings.Index(t, "%{"); k >= 0 {
+				prefixes = append(prefixes, t[:k])
+			} else {
+				names[t] = true
+			}
+		}
+	}
+	return func(name string) bool {
+		n := "tx." + strings.ToLower(name)
+		if names[n] || (len(name) == 1 && name[0] >= '0' && name[0] <= '9') {
+			return true
+		}
+		for _, p := range prefixes {
+			if strings.HasPrefix(n, p) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// acceptResidual turns a rule into a residRule, or says it is outside what is reproduced;
+// txSet says whether a TX variable may be set by some rule.
+func acceptResidual(id int, raw, file string, txSet func(string) bool) (residRule, bool) {
 	if id <= 0 || !strings.HasPrefix(raw, "SecRule ") {
 		return residRule{}, false
 	}
@@ -157,7 +200,7 @@ func acceptResidual(id int, raw, file string) (residRule, bool) {
 	}
 	rr := residRule{id: id, head: raw, file: file}
 	for _, v := range strings.Split(toks[0], "|") {
-		if !rr.addVar(strings.TrimSpace(v)) {
+		if !rr.addVar(strings.TrimSpace(v), txSet) {
 			return residRule{}, false
 		}
 	}
@@ -188,7 +231,7 @@ func acceptResidual(id int, raw, file string) (residRule, bool) {
 	name, arg, _ := strings.Cut(op[1:], " ")
 	counted := false
 	for _, v := range rr.vars {
-		if v.kind == rvHeaderCount {
+		if v.kind == rvHeaderCount || v.kind == rvUnsetCount {
 			counted = true
 		}
 	}
@@ -295,7 +338,7 @@ func numOp(name string, k int) func(string) bool {
 }
 
 // addVar records one variable of a rule head; false when it is not reproduced.
-func (rr *residRule) addVar(v string) bool {
+func (rr *residRule) addVar(v string, txSet func(string) bool) bool {
 	if v == "" {
 		return false
 	}
@@ -314,6 +357,14 @@ func (rr *residRule) addVar(v string) bool {
 	}
 	name, key, hasKey := strings.Cut(v, ":")
 	name = strings.ToUpper(name)
+	if count && name == "TX" {
+		// a count of a TX variable no rule sets is 0 on every request
+		if !hasKey || key == "" || strings.HasPrefix(key, "/") || strings.ContainsAny(key, "'\"%{") || txSet(key) {
+			return false
+		}
+		rr.vars = append(rr.vars, residVar{kind: rvUnsetCount, key: strings.ToLower(key)})
+		return true
+	}
 	if count {
 		if name != "REQUEST_HEADERS" || !hasKey || key == "" || strings.HasPrefix(key, "/") || strings.ContainsAny(key, "'\"") {
 			return false
@@ -724,6 +775,8 @@ func (rv *residValues) values(v residVar, excl []string, f func(string) bool) bo
 			}
 		}
 		return true
+	case rvUnsetCount:
+		return f("0")
 	case rvCookies:
 		return each(rv.cookieVal)
 	case rvCookieNames:
@@ -793,6 +846,12 @@ func (rr *residRule) refutedBy(rv *residValues) bool {
 				return false
 			}
 			if next != t {
+				if name == "htmlentitydecode" && len(next) == len(t) {
+					// Coraza calls it unchanged when the length stays ("&#0" becomes
+					// U+FFFD) and goes on with the old value: not reproduced
+					ok = false
+					return false
+				}
 				if !check(next) {
 					return false
 				}

@@ -175,3 +175,73 @@ func TestResidualMatchesCoraza(t *testing.T) {
 		}
 	}
 }
+
+// TestResidualUnsetTX: a count of a TX variable is refuted only while no rule can set it.
+// The CRS regression setup sets tx.max_num_args (and the other limits), so there 920380
+// must stay; in the default settings nothing sets it and its "@eq 1" cannot match. A
+// setvar whose name holds a macro after a matching prefix also counts as a setter.
+func TestResidualUnsetTX(t *testing.T) {
+	accepted := func(e *Engine, id int) bool {
+		for _, r := range e.gate.resid.rules {
+			if r.id == id {
+				return true
+			}
+		}
+		return false
+	}
+	def, err := sharedEngine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !accepted(def, 920380) || !slices.Contains(def.gate.removable(benignGET()), 920380) {
+		t.Error("default settings: 920380 (&TX:MAX_NUM_ARGS @eq 1) not refuted")
+	}
+	reg, err := NewEngine(ftwSettings(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accepted(reg, 920380) {
+		t.Error("regression settings set tx.max_num_args, yet 920380 was accepted")
+	}
+	s := DefaultSettings()
+	s.Extra = `SecAction "id:900777,phase:1,pass,nolog,setvar:'tx.max_%{REQUEST_METHOD}=1'"`
+	mac, err := NewEngine(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accepted(mac, 920380) {
+		t.Error("a setvar of tx.max_%{...} may set tx.max_num_args, yet 920380 was accepted")
+	}
+}
+
+// TestIdentityResidualFires counts what the residual evaluation removes on the CRS
+// regression requests, with the inputs removableOpt gives it (the identity tests prove
+// that these removals leave every fired rule id unchanged): it must remove something.
+func TestIdentityResidualFires(t *testing.T) {
+	e, err := NewEngine(ftwSettings(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := loadFTW(t)
+	step := 4
+	if raceEnabled || testing.Short() {
+		step = 40
+	}
+	n, reqs := 0, 0
+	for i := 0; i < len(cases); i += step {
+		req := cases[i].req
+		out := e.gate.removableProofs(req, true)
+		ab := e.gate.absentRemovable(req)
+		for k := range e.gate.native {
+			if e.gate.native[k].refutedBy(req) {
+				ab = append(ab, e.gate.native[k].id)
+			}
+		}
+		n += len(e.gate.resid.refuted(req, out, ab))
+		reqs++
+	}
+	t.Logf("residual evaluation: %d removals on %d regression requests (%.1f per request)", n, reqs, float64(n)/float64(reqs))
+	if n == 0 {
+		t.Fatal("the residual evaluation removed nothing on the regression requests")
+	}
+}
