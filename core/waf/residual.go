@@ -248,7 +248,19 @@ func acceptResidual(id int, raw, file string, txSet func(string) bool) (residRul
 		if err != nil {
 			return residRule{}, false
 		}
-		rr.op = re.MatchString
+		// On a value without '\n', (?m) changes nothing (^ and $ can only hold at its ends)
+		// but keeps Go's matcher from seeing that ^ anchors the expression at the start:
+		// measured, 920100 and 920600 ran several times faster without it.
+		single, err := regexp.Compile("(?s)" + arg)
+		if err != nil {
+			return residRule{}, false
+		}
+		rr.op = func(v string) bool {
+			if strings.IndexByte(v, '\n') < 0 {
+				return single.MatchString(v)
+			}
+			return re.MatchString(v)
+		}
 		if syn, err := syntax.Parse(pattern, syntax.Perl); err == nil && !strings.Contains(pattern, "(?i") {
 			if f, ok := necessaryD(syn.Simplify(), false, 0, newMemo(256)); ok && len(f) > 0 && len(f) <= 8 && !slices.Contains(f, "") {
 				rr.facs = f
@@ -714,13 +726,22 @@ func (rv *residValues) addForm(q string) {
 			continue
 		}
 		k, v, _ := strings.Cut(kv, "=")
-		k, v = string(queryUnescape(k)), string(queryUnescape(v))
+		k, v = unescapeForm(k), unescapeForm(v)
 		rv.argNames = append(rv.argNames, k)
 		if l := strings.ToLower(k); l != k {
 			rv.argNames = append(rv.argNames, l)
 		}
 		rv.argVals = append(rv.argVals, v)
 	}
+}
+
+// unescapeForm is Coraza's queryUnescape ('+' a space, %XX a byte, anything else as it
+// is), without a copy when there is nothing to decode.
+func unescapeForm(s string) string {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s
+	}
+	return string(queryUnescape(s))
 }
 
 // values calls f on every value of v (a superset of Coraza's); false when not reproduced
