@@ -129,6 +129,7 @@ type gate struct {
 	absent []absentRule            // rules that read only variables a request may lack
 	native []nativeRule            // rules refuted by emulating their transformations (native.go)
 	never  []int                   // paranoia-level rules that cannot match (levels.go)
+	resid  *residual               // rules refuted by exact evaluation (residual.go)
 	owners [][]owner               // per factor id
 	ac     ahocorasick.AhoCorasick // every factor of every rule in every tier
 	nPats  int
@@ -331,6 +332,7 @@ func newGate(rules []types.RuleMetadata, pl int) *gate {
 	for _, f := range pats {
 		g.maxPat = max(g.maxPat, len(f))
 	}
+	g.resid = newResidual(rules, pl)
 	return g
 }
 
@@ -1210,6 +1212,7 @@ func (g *gate) removableOpt(req *Request, verify bool) []int {
 				ab = append(ab, g.native[i].id)
 			}
 		}
+		ab = g.resid.refuted(req, out, ab)
 	}
 	if len(ab) == 0 {
 		return out
