@@ -11,6 +11,13 @@ import (
 	"testing"
 )
 
+// stockPL1 is the stock engine at the default settings, shared by this file's tests.
+var stockPL1 = sync.OnceValues(func() (*Engine, error) {
+	s := DefaultSettings()
+	s.Stock = true
+	return NewEngine(s)
+})
+
 // identityRequests are the CRS regression requests (every step-th), the benchmark's benign
 // GET and POST, and the benign corpora sent as a query parameter and as a form field.
 func identityRequests(t *testing.T, step, corpusStep int) []*Request {
@@ -85,26 +92,33 @@ func stockCouldSay(stock *Engine, req *Request, a, fast Result) bool {
 // header is an ordinary header here), the benign requests and the benign corpora go
 // through a stock engine and the fast one, and the whole Result must be equal.
 func TestIdentityDefaultLevels(t *testing.T) {
-	for _, pl := range []int{1, 2} {
+	levels := []int{1, 2}
+	if raceEnabled {
+		// Under the race detector Coraza is ~10x slower and each engine costs ~30 s to
+		// compile: PL1 on the engines other tests share, sampled; the plain run does both.
+		levels = levels[:1]
+	}
+	for _, pl := range levels {
 		t.Run(fmt.Sprintf("PL%d", pl), func(t *testing.T) {
 			step, corpusStep := 1, 4
 			if pl == 2 {
 				step, corpusStep = 3, 8
 			}
 			if raceEnabled || testing.Short() {
-				step, corpusStep = step*12, corpusStep*12
+				step, corpusStep = step*40, corpusStep*40
 			}
 			reqs := identityRequests(t, step, corpusStep)
-			s := DefaultSettings()
-			s.Paranoia = pl
-			fast, err := NewEngine(s)
-			if err != nil {
-				t.Fatal(err)
+			fast, err := sharedEngine()
+			stock, err2 := stockPL1()
+			if pl != 1 {
+				s := DefaultSettings()
+				s.Paranoia = pl
+				fast, err = NewEngine(s)
+				s.Stock = true
+				stock, err2 = NewEngine(s)
 			}
-			s.Stock = true
-			stock, err := NewEngine(s)
-			if err != nil {
-				t.Fatal(err)
+			if err != nil || err2 != nil {
+				t.Fatal(err, err2)
 			}
 			if fast.static == nil || fast.static.switches == 0 {
 				t.Fatalf("PL%d: no static plan or no level switch compiled out", pl)

@@ -181,9 +181,7 @@ func TestStaticFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := DefaultSettings()
-	s.Stock = true
-	stock, err := NewEngine(s)
+	stock, err := stockPL1()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,8 +214,33 @@ func TestStaticFallback(t *testing.T) {
 			t.Errorf("%s: the stock Result does not show what the case is about: %v", c.name, a.fired)
 		}
 	}
+	if w, err := fast.fullWAF(); err != nil || w == fast.waf {
+		t.Errorf("the fallback ran on the rule set the plan was taken out of (%v)", err)
+	}
 	if _, ok := fast.inspectStatic(health, nil); ok {
 		t.Error("the plan covered a request where 905110 removed every CRS rule")
+	}
+	// A transaction that ends after phase 1 (a connector that stops on a body-limit
+	// rejection) reports only phase 1's compiled-out ids.
+	headersOnly := func(e *Engine, static bool) Result {
+		tx := e.waf.NewTransaction()
+		defer tx.Close()
+		var also []int
+		if static {
+			e.static.seedTX(tx)
+		}
+		tx.ProcessConnection("192.0.2.10", 51234, "", 0)
+		tx.ProcessURI(pl2.URI, "GET", "HTTP/1.1")
+		tx.AddRequestHeader("Host", "shop.example.com")
+		tx.ProcessRequestHeaders()
+		if static {
+			also = e.static.firedFor(tx)
+		}
+		return collect(tx, also)
+	}
+	a, b := headersOnly(stock, false), headersOnly(fast, true)
+	if !sameResult(a, b) || !slices.Contains(a.fired, 920013) || slices.Contains(a.fired, 920014) {
+		t.Errorf("phase 1 only:\n stock %v\n fast  %v", a.fired, b.fired)
 	}
 }
 
