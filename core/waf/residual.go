@@ -130,11 +130,16 @@ func newResidual(rules []types.RuleMetadata, pl int) *residual {
 			r.rules = append(r.rules, rr)
 		}
 	}
-	if len(r.rules) > 0 && len(r.rules) < 1<<15 {
-		lo, hi := r.rules[0].id, r.rules[0].id
-		for _, rr := range r.rules {
-			lo, hi = min(lo, rr.id), max(hi, rr.id)
+	lo, hi := 0, 0
+	for i, rr := range r.rules {
+		if i == 0 {
+			lo, hi = rr.id, rr.id
 		}
+		lo, hi = min(lo, rr.id), max(hi, rr.id)
+	}
+	// ids spread over more than a million (odd directives) or too many rules: the array
+	// would be too large, and the evaluation is not used
+	if len(r.rules) > 0 && len(r.rules) < 1<<15 && hi-lo < 1<<20 {
 		r.lo, r.pos = lo, make([]int16, hi-lo+1)
 		for i, rr := range r.rules {
 			r.pos[rr.id-lo] = int16(i + 1)
@@ -433,16 +438,13 @@ func (rr *residRule) addVar(v string, txSet func(string) bool) bool {
 	return true
 }
 
-// binaryPattern reports whether a \x escape in the expression stands for a byte above
+// binaryPattern reports whether a \x escape in the expression may stand for a byte above
 // 0x7f: Coraza then compiles it with its binary matcher, not Go's regexp (rx.go), and the
-// rule is left to Coraza. (A conservative superset of Coraza's own test.)
+// rule is left to Coraza. A superset of Coraza's own test, which reads every backslash
+// followed by 'x' as an escape, even one that is itself escaped.
 func binaryPattern(p string) bool {
 	for i := 0; i+3 < len(p); i++ {
-		if p[i] != '\\' {
-			continue
-		}
-		if p[i+1] != 'x' {
-			i++ // an escaped byte, e.g. "\\\\x80" is a backslash and "x80"
+		if p[i] != '\\' || p[i+1] != 'x' {
 			continue
 		}
 		h := p[i+2:]
