@@ -6,9 +6,11 @@ package waf
 // ASCII case) — no '%' for urlDecode, no '&' for htmlEntityDecode, no '\' for jsDecode,
 // and so on, decided on the alphabet — the value the operator sees is a substring of the
 // request text, so if no factor occurs in the text of the sources the rule reads, the rule
-// cannot match. All factors are found with one case-insensitive Aho-Corasick pass per source.
+// cannot match. All factors are found with one case-insensitive Aho-Corasick pass per source
+// (factorScan).
 
 import (
+	"bytes"
 	"regexp/syntax"
 	"strings"
 	"unicode"
@@ -62,7 +64,11 @@ func identityOn(name string, a alphabet) bool {
 // queryUnescape decodes like Coraza's argument parser ('+' is a space, malformed escapes
 // stay as they are).
 func queryUnescape[S string | []byte](s S) []byte {
-	out := make([]byte, 0, len(s))
+	return appendQueryUnescape(make([]byte, 0, len(s)), s)
+}
+
+// appendQueryUnescape appends queryUnescape(s) to out.
+func appendQueryUnescape[S string | []byte](out []byte, s S) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
@@ -106,20 +112,22 @@ func pathUnescape(s []byte) []byte {
 // formText is the decoded names and values of a urlencoded string, one per line; a
 // segment without '=' is a name with an empty value, so it gets an empty line too (the
 // anchored factors rely on every value being a line).
-func formText(q []byte) []byte {
-	var out []byte
+func formText(q []byte) []byte { return appendFormText(make([]byte, 0, len(q)+16), q) }
+
+// appendFormText appends formText(q) to out.
+func appendFormText(out, q []byte) []byte {
 	for len(q) > 0 {
 		i := 0
 		for i < len(q) && q[i] != '&' {
 			i++
 		}
 		seg := q[:i]
-		if j := strings.IndexByte(string(seg), '='); j >= 0 {
-			out = append(out, queryUnescape(seg[:j])...)
+		if j := bytes.IndexByte(seg, '='); j >= 0 {
+			out = appendQueryUnescape(out, seg[:j])
 			out = append(out, '\n')
-			out = append(out, queryUnescape(seg[j+1:])...)
+			out = appendQueryUnescape(out, seg[j+1:])
 		} else {
-			out = append(out, queryUnescape(seg)...)
+			out = appendQueryUnescape(out, seg)
 			out = append(out, '\n')
 		}
 		out = append(out, '\n')
@@ -642,4 +650,176 @@ func minInt(a, b int) int {
 		return a
 	}
 	return b
+}
+
+// factorScan is an Aho-Corasick automaton over the factors, ASCII case-insensitive, as a
+// dense DFA over byte classes. It replaces a general library whose overlapping iterator
+// allocated per match: measured, a third of the gate's time on the benign GET. A scan
+// reports each factor occurring in a text; factors are unique, so each ends at exactly one
+// state, and a state reached before in the same scan has had its whole output chain
+// reported, which lets prose that repeats the same short factors pay for them once.
+type factorScan struct {
+	class  [256]uint8
+	nClass int
+	next   []int32 // state*nClass + class
+	pat    []int32 // per state: the factor ending here, or -1
+	dict   []int32 // per state: the nearest proper suffix state with a factor, or -1
+}
+
+func foldByte(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 32
+	}
+	return c
+}
+
+func newFactorScan(pats []string) *factorScan {
+	a := &factorScan{}
+	// class 0: bytes in no factor (they lead back to the root from everywhere)
+	var used [256]bool
+	for _, p := range pats {
+		for i := 0; i < len(p); i++ {
+			used[foldByte(p[i])] = true
+		}
+	}
+	n := 1
+	for c := 0; c < 256; c++ {
+		if used[c] {
+			a.class[c] = uint8(n)
+			n++
+		}
+	}
+	if n > 256 {
+		panic("factorScan: more than 255 byte classes")
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		a.class[c] = a.class[c+32]
+	}
+	a.nClass = n
+	newState := func() int32 {
+		s := int32(len(a.pat))
+		a.pat = append(a.pat, -1)
+		a.dict = append(a.dict, -1)
+		for i := 0; i < n; i++ {
+			a.next = append(a.next, -1)
+		}
+		return s
+	}
+	newState() // the root
+	for id, p := range pats {
+		s := int32(0)
+		for i := 0; i < len(p); i++ {
+			k := int(s)*n + int(a.class[p[i]])
+			if a.next[k] < 0 {
+				t := newState()
+				a.next[k] = t
+			}
+			s = a.next[int(s)*n+int(a.class[p[i]])]
+		}
+		a.pat[s] = int32(id)
+	}
+	// breadth first: failure links, then the missing transitions follow them
+	fail := make([]int32, len(a.pat))
+	queue := []int32{0}
+	for c := 0; c < n; c++ {
+		if t := a.next[c]; t > 0 {
+			fail[t] = 0
+			queue = append(queue, t)
+		} else {
+			a.next[c] = 0
+		}
+	}
+	for qi := 1; qi < len(queue); qi++ {
+		s := queue[qi]
+		f := fail[s]
+		if a.pat[f] >= 0 {
+			a.dict[s] = f
+		} else {
+			a.dict[s] = a.dict[f]
+		}
+		for c := 0; c < n; c++ {
+			k := int(s)*n + c
+			if t := a.next[k]; t >= 0 {
+				fail[t] = a.next[int(f)*n+c]
+				queue = append(queue, t)
+			} else {
+				a.next[k] = a.next[int(f)*n+c]
+			}
+		}
+	}
+	// renumber in breadth-first order: the shallow states, where a scan spends most of
+	// its time, share cache lines (measured: a fifth off the scan of the benign POST)
+	renum := make([]int32, len(queue))
+	for i, s := range queue {
+		renum[s] = int32(i)
+	}
+	next := make([]int32, len(a.next))
+	pat := make([]int32, len(a.pat))
+	dict := make([]int32, len(a.dict))
+	for i, s := range queue {
+		for c := 0; c < n; c++ {
+			next[i*n+c] = renum[a.next[int(s)*n+c]]
+		}
+		pat[i] = a.pat[s]
+		dict[i] = -1
+		if d := a.dict[s]; d >= 0 {
+			dict[i] = renum[d]
+		}
+	}
+	a.next, a.pat, a.dict = next, pat, dict
+	return a
+}
+
+func (a *factorScan) states() int { return len(a.pat) }
+
+// stateSet is a set of automaton states that is cheap to empty: it remembers which of
+// its words it set (a scan of a short text touches a few of its thousand words).
+type stateSet struct {
+	bits  []uint64
+	dirty []int32
+}
+
+func (s *stateSet) reset(states int) {
+	if len(s.bits) < states/64+1 {
+		s.bits = make([]uint64, states/64+1)
+		s.dirty = s.dirty[:0]
+		return
+	}
+	for _, w := range s.dirty {
+		s.bits[w] = 0
+	}
+	s.dirty = s.dirty[:0]
+}
+
+// scan calls found for every factor occurring in t whose state is not yet in seen, and
+// adds the states it passes to seen.
+func (a *factorScan) scan(t []byte, seen *stateSet, found func(pat int32)) {
+	s := int32(0)
+	n := int32(a.nClass)
+	bits := seen.bits
+	for _, c := range t {
+		s = a.next[s*n+int32(a.class[c])]
+		for u := s; u > 0 && bits[u>>6]&(1<<(u&63)) == 0; u = a.dict[u] {
+			if bits[u>>6] == 0 {
+				seen.dirty = append(seen.dirty, u>>6)
+			}
+			bits[u>>6] |= 1 << (u & 63)
+			if p := a.pat[u]; p >= 0 {
+				found(p)
+			}
+		}
+	}
+}
+
+// containsFactor reports whether some factor of a occurs in t.
+func containsFactor[S string | []byte](a *factorScan, t S) bool {
+	s := int32(0)
+	n := int32(a.nClass)
+	for i := 0; i < len(t); i++ {
+		s = a.next[s*n+int32(a.class[t[i]])]
+		if a.pat[s] >= 0 || a.dict[s] >= 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"regexp/syntax"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -176,7 +177,7 @@ func TestAnchoredFactors(t *testing.T) {
 		t.Fatalf("plain factors use line marks: %q", p)
 	}
 	// every form value is a line of its own, the empty ones included
-	if got := string(framed(formText([]byte("a&b=&c=sed+x")))); got != "\na\n\nb\n\nc\nsed x\n" {
+	if got := string(framedForm([]byte("a&b=&c=sed+x"))); got != "\na\n\nb\n\nc\nsed x\n" {
 		t.Fatalf("framed form text %q", got)
 	}
 	// Coraza drops the fragment before it parses the query
@@ -193,8 +194,8 @@ func TestPlusWindows(t *testing.T) {
 	const maxPat = 5
 	texts := []string{"a+b", "+", "++++", "ab+cd+ef", "x+yyyyyyyyyyyy+z", "no plus", "+abcdefghijklm+", "a+b+c+d"}
 	for _, txt := range texts {
-		ws := plusWindows([][]byte{[]byte(txt)}, maxPat)
 		v := strings.ReplaceAll(txt, "+", " ")
+		ws := plusWindows([]byte(txt), []byte(v), maxPat, [][]byte{[]byte(txt)})
 		for i := 0; i < len(v); i++ {
 			for j := i + 1; j <= len(v) && j-i <= maxPat; j++ {
 				f := v[i:j]
@@ -279,6 +280,130 @@ func TestAbsentRules(t *testing.T) {
 		r.Headers = append(r.Headers, [2]string{"Content-Type", ct})
 		if !has(r) {
 			t.Errorf("Content-Type %s can bring FILES or XML", ct)
+		}
+	}
+}
+
+// The verifiers' automaton must answer exactly what regexp.Match answers: on hand-made
+// expressions whose assertions depend on the bytes around a position, and on the CRS
+// rules' verifiers over corpus payloads and random texts framed as the gate frames them.
+func TestLazyDFAMatchesRegexp(t *testing.T) {
+	exprs := []string{`^abc$`, `(?m)^abc$`, `(?i)\bsel\b`, `\Bx\B`, `\Aa`, `a\z`, `(?s)a.b`, `a.b`, ``, `x*`,
+		`(?i)(?:(?m:^)[a-z]+=\d+(?m:$))`, `(?:\n|^)cmd\b`, `[^a-z]on\w+=`, `\b(?:or|and)\b\s*\d`}
+	e, err := sharedEngine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range e.gate.checks {
+		c := &e.gate.checks[i]
+		if c.re == nil || !c.big {
+			continue
+		}
+		for ti := range tiers {
+			if sp := specialize(c.re, &tiers[ti]); sp != nil {
+				exprs = append(exprs, "(?i)(?:"+sp.String()+")")
+			}
+		}
+	}
+	var texts []string
+	root := corpora(t)
+	step := 97
+	if raceEnabled || testing.Short() {
+		step = 499 // regexp.Match on the large expressions is slow under the race detector
+	}
+	for _, cp := range detectionCorpora {
+		ps := readPayloads(t, root, cp)
+		for i := 0; i < len(ps); i += step {
+			texts = append(texts, ps[i], "\n"+ps[i]+"\n", "\nq\n"+ps[i]+"\nnote\n")
+		}
+	}
+	rnd := uint64(1)
+	const pool = "ab sel or and\n=1(;'\"<>x_-.\\$|&`{}"
+	for i := 0; i < 300; i++ {
+		var b []byte
+		for j := 0; j < i%40; j++ {
+			rnd = rnd*6364136223846793005 + 1442695040888963407
+			b = append(b, pool[rnd>>33%uint64(len(pool))])
+		}
+		texts = append(texts, string(b))
+	}
+	texts = append(texts, benignGET().Headers[0][1], "\n"+benignGET().Headers[0][1]+"\n", "é\nabc", "")
+	if len(exprs) < 30 {
+		t.Fatalf("only %d expressions", len(exprs))
+	}
+	answered := 0
+	for _, x := range exprs {
+		re := regexp.MustCompile(x)
+		d := newLazyDFA(x)
+		if d == nil {
+			t.Fatalf("%.80s: no automaton", x)
+		}
+		for _, tx := range texts {
+			m, ok := d.match([]byte(tx))
+			if !ok {
+				continue
+			}
+			answered++
+			if want := re.MatchString(tx); m != want {
+				t.Fatalf("%.200s on %q: automaton %v, regexp %v", x, tx, m, want)
+			}
+		}
+	}
+	// the automaton grows while several requests read it
+	x := exprs[len(exprs)-1]
+	re, d := regexp.MustCompile(x), newLazyDFA(x)
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(texts); i += 2 {
+				if m, ok := d.match([]byte(texts[i])); ok && m != re.MatchString(texts[i]) {
+					t.Errorf("concurrent: %q: automaton %v", texts[i], m)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if answered < len(exprs)*len(texts)/2 {
+		t.Fatalf("the automaton answered only %d of %d", answered, len(exprs)*len(texts))
+	}
+	t.Logf("%d expressions, %d texts, %d answers equal to regexp.Match", len(exprs), len(texts), answered)
+}
+
+// The alphabets computed without decoding must equal those of the decodings themselves.
+func TestAlphabetsWithoutDecoding(t *testing.T) {
+	byPieces := func(q []byte) alphabet {
+		var a alphabet
+		for _, seg := range strings.Split(string(q), "&") {
+			if k, v, ok := strings.Cut(seg, "="); ok {
+				a = a.union(alphabetOfBytes(queryUnescape(k))).union(alphabetOfBytes(queryUnescape(v)))
+			} else {
+				a = a.union(alphabetOfBytes(queryUnescape(seg)))
+			}
+		}
+		return a
+	}
+	rnd := uint64(7)
+	const pool = "a=&%+4Fz1g=%%&="
+	for i := 0; i < 5000; i++ {
+		var b []byte
+		for j := 0; j < i%90; j++ {
+			rnd = rnd*6364136223846793005 + 1442695040888963407
+			b = append(b, pool[rnd>>33%uint64(len(pool))])
+		}
+		if got, want := formAlphabet(b), byPieces(b); got != want {
+			t.Fatalf("formAlphabet(%q) = %v, want %v", b, got, want)
+		}
+		if got, want := unescapedAlphabet(b), alphabetOfBytes(queryUnescape(b)); got != want {
+			t.Fatalf("unescapedAlphabet(%q) = %v, want %v", b, got, want)
+		}
+		var want alphabet
+		for _, c := range b {
+			want.add(c)
+		}
+		if got := alphabetOfBytes(b); got != want {
+			t.Fatalf("alphabetOfBytes(%q) = %v, want %v", b, got, want)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/corazawaf/coraza/v3"
 )
@@ -108,6 +109,31 @@ func TestNativeRefutation(t *testing.T) {
 	for name, r := range hostile {
 		if r934.refutedBy(r) {
 			t.Errorf("%s: 934100 refuted, yet %q %q may match", name, r.URI, r.Body)
+		}
+	}
+}
+
+// removeWhitespace must give what strings.Map with unicode.IsSpace gives, invalid UTF-8
+// included (which strings.Map writes as U+FFFD).
+func TestRemoveWhitespaceAsMap(t *testing.T) {
+	byMap := func(v string) string {
+		return strings.Map(func(r rune) rune {
+			if unicode.IsSpace(r) {
+				return -1
+			}
+			return r
+		}, v)
+	}
+	rnd := uint64(3)
+	pool := []string{"a", " ", "\t", "\n", "\v", "\f", "\r", "\u0085", "\u00a0", "\u2028", "\u3000", "é", "\xff", "\xc3", "\xef\xbf\xbd", "\x80", "z"}
+	for i := 0; i < 20000; i++ {
+		var b strings.Builder
+		for j := 0; j < i%23; j++ {
+			rnd = rnd*6364136223846793005 + 1442695040888963407
+			b.WriteString(pool[rnd>>33%uint64(len(pool))])
+		}
+		if got, want := removeWhitespace(b.String()), byMap(b.String()); got != want {
+			t.Fatalf("removeWhitespace(%q) = %q, strings.Map gives %q", b.String(), got, want)
 		}
 	}
 }
