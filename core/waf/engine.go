@@ -3,6 +3,7 @@ package waf
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,6 +61,8 @@ type Engine struct {
 	gate *gate // nil on a stock engine
 	// static: bookkeeping fixed by the settings, compiled out of waf (nil: none)
 	static *staticPlan
+	// quiet: rules of waf the engine evaluates itself under the static plan (quiet.go)
+	quiet []quietRule
 	// full is the whole rule set, compiled on first need, for the requests the static plan
 	// does not cover (an exclusion of a rule it relies on, a rule removal by ctl)
 	full struct {
@@ -152,6 +155,13 @@ func NewEngine(s Settings) (*Engine, error) {
 	e.waf = w
 	if !s.Stock {
 		e.gate = newGate(rules, detectionLevel(s))
+	}
+	if e.static != nil {
+		out := map[int]bool{}
+		for _, id := range e.static.remove {
+			out[id] = true
+		}
+		e.quiet = planQuiet(read, out)
 	}
 	return e, nil
 }
@@ -295,12 +305,28 @@ func (e *Engine) inspectStatic(req *Request, excl []txExclusion) (Result, bool) 
 		return Result{}, false
 	}
 	applyExclusions(tx, excl)
+	quiet := applyQuiet(e.quiet, tx, req.URI, excl)
 	e.removeProved(tx, req, e.static.remove)
 	e.feed(tx, req)
 	if e.static.dangerFired(tx) {
 		return Result{}, false
 	}
-	return collect(tx, e.static.firedFor(tx)), true
+	fired := e.static.firedFor(tx)
+	if len(quiet) > 0 {
+		fired = slices.Clone(fired)
+		last := types.RulePhase(0)
+		if lp, ok := tx.(lastPhaser); ok {
+			last = lp.LastPhase()
+		}
+		for _, q := range quiet {
+			if q.phase <= last {
+				fired = append(fired, q.id)
+			}
+		}
+		slices.Sort(fired)
+		fired = slices.Compact(fired)
+	}
+	return collect(tx, fired), true
 }
 
 // removeProved removes from tx the rules the gate proves cannot match req, except those in

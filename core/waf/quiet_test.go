@@ -1,0 +1,147 @@
+package waf
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/corazawaf/coraza/v3"
+)
+
+// quietURIs are request targets around what 941010 decides: plain paths, paths with bytes
+// outside its range (raw and percent-encoded), XSS in the path (which the tagged rules must
+// still see when 941010 does not match), targets url.ParseRequestURI refuses, the asterisk
+// and absolute forms, fragments and queries.
+var quietURIs = []string{
+	"/", "/shop/products/42?page=2&sort=price", "/a-b_c/D9", "/index.html", "/a b",
+	"/a%3Cscript%3Ealert(1)%3C/script%3E", "/<script>alert(1)</script>", "/caf%C3%A9",
+	"/x%00y", "/%zz", "/%", "*", "http://example.com/abs/path?q=1", "/p#frag<>", "/p?q=<b>#x",
+	"//double//slash", "/..%2f..%2fetc%2fpasswd", "/javascript:alert(1)", "/img/a.png;jsessionid=1",
+	"/\x01ctl", "/tab\there", "/x?", "/?only=query", "/UPPER/lower/123",
+	"/document.cookie", "/window.location/x", // keywords of tagged XSS rules in a plain path
+}
+
+func quietRequest(uri string) *Request {
+	r := benignGET()
+	r.URI = uri
+	return r
+}
+
+// REQUEST_FILENAME as Coraza computes it, read off a one-rule engine that matches every
+// value and reports it.
+func corazaFilename(t *testing.T, w coraza.WAF, uri string) string {
+	t.Helper()
+	tx := w.NewTransaction()
+	defer tx.Close()
+	tx.ProcessURI(uri, "GET", "HTTP/1.1")
+	tx.ProcessRequestHeaders()
+	for _, mr := range tx.MatchedRules() {
+		if mds := mr.MatchedDatas(); mr.Rule().ID() == 1 && len(mds) == 1 {
+			return mds[0].Value()
+		}
+	}
+	t.Fatalf("%q: the probe rule did not report REQUEST_FILENAME", uri)
+	return ""
+}
+
+// TestQuietRules: 941010 is evaluated by the engine at the default settings, the value it
+// reads is Coraza's, and on every target the fast engine's whole Result equals the stock
+// engine's, with 941010 fired exactly when its operator matches; an exclusion naming it
+// leaves it to Coraza.
+func TestQuietRules(t *testing.T) {
+	fast, err := sharedEngine()
+	stock, err2 := stockPL1()
+	if err != nil || err2 != nil {
+		t.Fatal(err, err2)
+	}
+	i := slices.IndexFunc(fast.quiet, func(q quietRule) bool { return q.id == 941010 })
+	if i < 0 || len(fast.quiet[i].tagged) == 0 {
+		t.Fatalf("941010 is not evaluated by the engine (quiet rules %+v)", fast.quiet)
+	}
+	q := fast.quiet[i]
+	probe, err := coraza.NewWAF(coraza.NewWAFConfig().WithDirectives(
+		`SecRuleEngine DetectionOnly
+SecRule REQUEST_FILENAME "@unconditionalMatch" "id:1,phase:1,pass,log,msg:'filename'"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	matched := 0
+	for _, uri := range quietURIs {
+		if got, want := filename(uri), corazaFilename(t, probe, uri); got != want {
+			t.Errorf("%q: REQUEST_FILENAME %q, Coraza says %q", uri, got, want)
+		}
+		req := quietRequest(uri)
+		f, s := fast.Inspect(req, nil), stock.Inspect(req, nil)
+		if !sameResult(f, s) && !stockCouldSay(stock, req, s, f) {
+			t.Errorf("%q: fast %+v\nstock %+v", uri, f, s)
+		}
+		if slices.Contains(f.fired, q.id) != q.matches(filename(uri)) {
+			t.Errorf("%q: 941010 fired %v, its operator says %v", uri, slices.Contains(f.fired, q.id), q.matches(filename(uri)))
+		}
+		if q.matches(filename(uri)) {
+			matched++
+		}
+		excl := []txExclusion{{RuleID: q.id}}
+		f, s = fast.Inspect(req, excl), stock.Inspect(req, excl)
+		if !sameResult(f, s) && !stockCouldSay(stock, req, s, f) || slices.Contains(f.fired, q.id) {
+			t.Errorf("%q excluding 941010: fast %+v\nstock %+v", uri, f, s)
+		}
+	}
+	if matched == 0 || matched == len(quietURIs) {
+		t.Fatalf("941010 matched %d of %d targets: the list must exercise both outcomes", matched, len(quietURIs))
+	}
+}
+
+// TestQuietShape refuses what the engine could not reproduce.
+func TestQuietShape(t *testing.T) {
+	for _, tc := range []struct {
+		name, rule string
+		ok         bool
+	}{
+		{"941010", `SecRule REQUEST_FILENAME "!@validateByteRange 20,45-47" "id:10,phase:1,pass,t:none,nolog,tag:'x',ctl:ruleRemoveTargetByTag=x;REQUEST_FILENAME"`, true},
+		{"msg", `SecRule REQUEST_FILENAME "!@validateByteRange 20" "id:10,phase:1,pass,nolog,msg:'m',ctl:ruleRemoveTargetByTag=x;REQUEST_FILENAME"`, false},
+		{"setvar", `SecRule REQUEST_FILENAME "!@validateByteRange 20" "id:10,phase:1,pass,nolog,setvar:tx.a=1,ctl:ruleRemoveTargetByTag=x;REQUEST_FILENAME"`, false},
+		{"transformed", `SecRule REQUEST_FILENAME "!@validateByteRange 20" "id:10,phase:1,pass,nolog,t:lowercase,ctl:ruleRemoveTargetByTag=x;REQUEST_FILENAME"`, false},
+		{"other variable", `SecRule REQUEST_URI "!@validateByteRange 20" "id:10,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=x;REQUEST_FILENAME"`, false},
+		{"other ctl", `SecRule REQUEST_FILENAME "!@validateByteRange 20" "id:10,phase:1,pass,nolog,ctl:ruleRemoveById=11"`, false},
+		{"bad range", `SecRule REQUEST_FILENAME "!@validateByteRange 20-300" "id:10,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=x;REQUEST_FILENAME"`, false},
+		{"empty range", `SecRule REQUEST_FILENAME "!@validateByteRange " "id:10,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=x;REQUEST_FILENAME"`, false},
+		{"chained", "SecRule REQUEST_FILENAME \"!@validateByteRange 20\" \"id:10,phase:1,pass,nolog,chain,ctl:ruleRemoveTargetByTag=x;REQUEST_FILENAME\"\nSecRule ARGS \"@rx a\" \"t:none\"", false},
+	} {
+		rd, err := readSeclang(tc.rule, nil)
+		if err != nil || len(rd.rules) != 1 {
+			t.Fatalf("%s: %v %d", tc.name, err, len(rd.rules))
+		}
+		if _, _, ok := quietShape(&rd.rules[0]); ok != tc.ok {
+			t.Errorf("%s: accepted %v, want %v", tc.name, ok, tc.ok)
+		}
+	}
+	// a tagged rule before it in its phase, or a jump over it, keeps it in Coraza
+	for name, text := range map[string]string{
+		"tagged before": `SecRule ARGS "@rx a" "id:9,phase:1,pass,nolog,tag:'x'"
+SecRule REQUEST_FILENAME "!@validateByteRange 20" "id:10,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=x;REQUEST_FILENAME"`,
+		"jump over": `SecRule ARGS "@rx a" "id:9,phase:1,pass,nolog,skipAfter:END"
+SecRule REQUEST_FILENAME "!@validateByteRange 20" "id:10,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=x;REQUEST_FILENAME"
+SecMarker END`,
+		"skip": `SecRule ARGS "@rx a" "id:9,phase:1,pass,nolog,skip:1"
+SecRule REQUEST_FILENAME "!@validateByteRange 20" "id:10,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=x;REQUEST_FILENAME"`,
+	} {
+		rd, err := readSeclang(text, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q := planQuiet(rd, map[int]bool{}); len(q) != 0 {
+			t.Errorf("%s: accepted %+v", name, q)
+		}
+	}
+	// a jump that lands before it does not
+	rd, err := readSeclang(`SecRule ARGS "@rx a" "id:9,phase:1,pass,nolog,skipAfter:END"
+SecMarker END
+SecRule REQUEST_FILENAME "!@validateByteRange 20" "id:10,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=x;REQUEST_FILENAME"
+SecRule ARGS "@rx b" "id:11,phase:2,pass,nolog,tag:'x'"`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := planQuiet(rd, map[int]bool{}); len(q) != 1 || !slices.Equal(q[0].tagged, []int{11}) {
+		t.Errorf("jump landing before it: %+v", q)
+	}
+}
