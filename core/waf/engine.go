@@ -61,8 +61,10 @@ type Engine struct {
 	gate *gate // nil on a stock engine
 	// static: bookkeeping fixed by the settings, compiled out of waf (nil: none)
 	static *staticPlan
-	// quiet: rules of waf the engine evaluates itself under the static plan (quiet.go)
-	quiet []quietRule
+	// quiet, restrict: rules of waf the engine evaluates itself under the static plan
+	// (quiet.go)
+	quiet    []quietRule
+	restrict []restrictRule
 	// full is the whole rule set, compiled on first need, for the requests the static plan
 	// does not cover (an exclusion of a rule it relies on, a rule removal by ctl)
 	full struct {
@@ -162,6 +164,7 @@ func NewEngine(s Settings) (*Engine, error) {
 			out[id] = true
 		}
 		e.quiet = planQuiet(read, out)
+		e.restrict = planRestrict(read, out, e.static.seed)
 	}
 	return e, nil
 }
@@ -306,7 +309,14 @@ func (e *Engine) inspectStatic(req *Request, excl []txExclusion) (Result, bool) 
 	}
 	applyExclusions(tx, excl)
 	quiet := applyQuiet(e.quiet, tx, req.URI, excl)
-	e.removeProved(tx, req, e.static.remove)
+	removed := e.removeProved(tx, req, e.static.remove)
+	if rm, ok := tx.(txRemover); ok {
+		for i := range e.restrict {
+			if e.restrict[i].removable(req, removed, excl) {
+				rm.RemoveRuleByID(e.restrict[i].id)
+			}
+		}
+	}
 	e.feed(tx, req)
 	if e.static.dangerFired(tx) {
 		return Result{}, false
@@ -332,18 +342,19 @@ func (e *Engine) inspectStatic(req *Request, excl []txExclusion) (Result, bool) 
 // removeProved removes from tx the rules the gate proves cannot match req, except those in
 // absent (sorted): rules the compiled set does not hold, whose removal would only be one
 // more insert into the transaction's removal map (on the benign GET, 90 of 239).
-func (e *Engine) removeProved(tx types.Transaction, req *Request, absent []int) {
+func (e *Engine) removeProved(tx types.Transaction, req *Request, absent []int) []int {
 	// Coraza inspects only BodyLimit bytes; the proofs read the body as given, so a longer
 	// body (a caller that did not cap it) goes through the full rule set.
 	if e.gate == nil || int64(len(req.Body)) > e.set.BodyLimit {
-		return
+		return nil
 	}
 	rm, ok := tx.(txRemover)
 	if !ok {
-		return
+		return nil
 	}
 	j := 0
-	for _, id := range e.gate.removable(req) { // ascending
+	removed := e.gate.removable(req)
+	for _, id := range removed { // ascending
 		for j < len(absent) && absent[j] < id {
 			j++
 		}
@@ -352,6 +363,7 @@ func (e *Engine) removeProved(tx types.Transaction, req *Request, absent []int) 
 		}
 		rm.RemoveRuleByID(id)
 	}
+	return removed
 }
 
 // inspectFull runs the whole rule set, level rules removed per transaction.

@@ -33,6 +33,8 @@ package waf
 
 import (
 	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -253,4 +255,288 @@ next:
 		}
 	}
 	return fired
+}
+
+// Restricted-header rules: 920450 runs over every header name
+//
+//	SecRule REQUEST_HEADERS_NAMES "@rx ^.*$" "id:920450,phase:1,block,capture,t:none,t:lowercase,
+//	    msg:...,setvar:'tx.header_name_920450_%{tx.0}=/%{tx.0}/',chain"
+//	    SecRule TX:/^header_name_920450_/ "@within %{tx.restricted_headers_basic}" "setvar:..."
+//
+// Its head matches every name, so Coraza captures each lowercased name, expands the setvar
+// per name and runs the chain: 34 µs of the benign GET (leave-one-out, as above). The rule
+// matches only when some "/name/" is within the restricted list; otherwise what it leaves is
+// TX.0 (the last name captured) and the header_name_920450_* variables. The engine removes
+// it from a transaction when its chain cannot match and no rule that could read what it
+// leaves runs after it in that transaction:
+//   - the head is exactly that (variable, operator, t:none,t:lowercase, capture, one setvar
+//     of prefix P; only msg, logdata, tag, ver, severity and block beside), the chain reads
+//     exactly TX:/^P/ with @within %{tx.L}, t:none at most, and no third rule;
+//   - L is a constant of the static plan's seed that no rule left in the compiled set writes
+//     (no setvar or unset of tx.L, no setvar key with a macro that could spell it), and no
+//     other rule writes a key starting with P, so the chain reads exactly "/name/" for each
+//     header name (lowercased, Host included) and the seeded list: the native check below;
+//   - readers are the compiled-in rules after it that name TX.0 or a key starting with P: the
+//     whole TX, TX:0, a TX:/regex/ that can match either, a %{tx.0} or %{tx.P...} macro. A rule
+//     whose head captures with a non-negated @rx, and names TX.0 only after its head (chain,
+//     actions), overwrites TX.0 before it can read it and is not a reader. Every reader must
+//     be removed from the transaction by the proofs, else the rule stays.
+type restrictRule struct {
+	id      int
+	listKey string // L
+	list    string
+	prefix  string
+	readers []int // sorted
+	// keyReaders read TX keys matching rx: readers only of the keys a request's header
+	// names make
+	keyReaders []keyReader
+}
+
+type keyReader struct {
+	id int
+	rx *regexp.Regexp
+}
+
+var (
+	restrictSetvar = regexp.MustCompile(`^(?i)tx\.([a-z0-9_]+)%\{tx\.0\}=/%\{tx\.0\}/$`)
+	withinTX       = regexp.MustCompile(`^(?i)@within %\{tx\.([a-z0-9_]+)\}$`)
+	txZeroMacro    = regexp.MustCompile(`(?i)%\{tx\.0\}`)
+)
+
+// planRestrict finds the restricted-header rules of t compiled without out, with seed the
+// static plan's constant TX values.
+func planRestrict(t *slText, out map[int]bool, seed []txSeed) []restrictRule {
+	var res []restrictRule
+	for i := range t.rules {
+		r := &t.rules[i]
+		if r.marker != "" || out[r.id] {
+			continue
+		}
+		rr, ok := restrictShape(r, seed)
+		if !ok || !onlyWriter(t, out, r.id, rr) {
+			continue
+		}
+		for j := i + 1; j < len(t.rules); j++ {
+			o := &t.rules[j]
+			if o.marker == "" && !out[o.id] && o.phase >= r.phase && o.phase <= 2 {
+				rr.addReader(o)
+			}
+		}
+		for j := 0; j < i; j++ { // a later phase's rules stand before it in the text too
+			o := &t.rules[j]
+			if o.marker == "" && !out[o.id] && o.phase > r.phase && o.phase <= 2 {
+				rr.addReader(o)
+			}
+		}
+		slices.Sort(rr.readers)
+		res = append(res, rr)
+	}
+	return res
+}
+
+func restrictShape(r *slRule, seed []txSeed) (restrictRule, bool) {
+	rr := restrictRule{id: r.id}
+	if len(r.elems) != 2 || r.phase < 1 || r.phase > 2 {
+		return rr, false
+	}
+	h, c := &r.elems[0], &r.elems[1]
+	if h.directive != "secrule" || !strings.EqualFold(h.vars, "REQUEST_HEADERS_NAMES") || h.op != "@rx ^.*$" {
+		return rr, false
+	}
+	var ts []string
+	for _, a := range h.acts {
+		switch a.name {
+		case "id", "phase", "block", "capture", "msg", "logdata", "tag", "ver", "severity", "chain":
+		case "t":
+			ts = append(ts, strings.ToLower(a.arg))
+		case "setvar":
+			m := restrictSetvar.FindStringSubmatch(a.arg)
+			if m == nil || rr.prefix != "" {
+				return rr, false
+			}
+			rr.prefix = strings.ToLower(m[1])
+		default:
+			return rr, false
+		}
+	}
+	if !slices.Equal(ts, []string{"none", "lowercase"}) || rr.prefix == "" || !h.has("capture") {
+		return rr, false
+	}
+	if c.directive != "secrule" || !strings.EqualFold(c.vars, "TX:/^"+rr.prefix+"/") {
+		return rr, false
+	}
+	m := withinTX.FindStringSubmatch(c.op)
+	if m == nil {
+		return rr, false
+	}
+	for _, a := range c.acts {
+		if a.name != "setvar" && !(a.name == "t" && strings.EqualFold(a.arg, "none")) {
+			return rr, false
+		}
+	}
+	l := strings.ToLower(m[1])
+	rr.listKey = l
+	for _, s := range seed {
+		if s.key == l && len(s.values) == 1 {
+			rr.list = s.values[0]
+			return rr, true
+		}
+	}
+	return rr, false
+}
+
+// onlyWriter: no compiled-in rule but rr's writes the list or a key starting with its prefix.
+func onlyWriter(t *slText, out map[int]bool, id int, rr restrictRule) bool {
+	for i := range t.rules {
+		o := &t.rules[i]
+		if o.marker != "" || out[o.id] {
+			continue
+		}
+		for _, e := range o.elems {
+			for _, a := range e.acts {
+				if a.name != "setvar" {
+					continue
+				}
+				m := setvarTX.FindStringSubmatch(a.arg)
+				if m == nil {
+					return false
+				}
+				key := strings.ToLower(m[1])
+				lit, macro := key, false
+				if k := strings.Index(key, "%{"); k >= 0 {
+					lit, macro = key[:k], true
+				}
+				if o.id == id && key == rr.prefix+"%{tx.0}" {
+					continue
+				}
+				if key == rr.listKey || macro && strings.HasPrefix(rr.listKey, lit) {
+					return false
+				}
+				if strings.HasPrefix(key, rr.prefix) || macro && strings.HasPrefix(rr.prefix, lit) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// addReader records o as a reader of what rr leaves, if it is one.
+func (rr *restrictRule) addReader(o *slRule) {
+	always, rxs := readsLeft(o, rr.prefix)
+	if always {
+		rr.readers = append(rr.readers, o.id)
+		return
+	}
+	for _, rx := range rxs {
+		rr.keyReaders = append(rr.keyReaders, keyReader{o.id, rx})
+	}
+}
+
+// readsLeft: o could read TX.0 or a TX key starting with prefix (see restrictRule) whatever
+// the request (always), or the TX keys some of rxs match.
+func readsLeft(o *slRule, prefix string) (always bool, rxs []*regexp.Regexp) {
+	h := &o.elems[0]
+	captures := h.has("capture") && capturingOp(h.op)
+	for k, e := range o.elems {
+		zeroOK := k > 0 && captures // read after the head captured
+		if txZeroMacro.MatchString(e.op) && !zeroOK {
+			return true, nil
+		}
+		if strings.Contains(strings.ToLower(e.raw), "%{tx."+prefix) {
+			return true, nil
+		}
+		for _, a := range e.acts {
+			if txZeroMacro.MatchString(a.arg) && !captures {
+				return true, nil
+			}
+		}
+		for _, v := range strings.Split(e.vars, "|") {
+			if strings.HasPrefix(v, "!") {
+				continue
+			}
+			name, key, hasKey := strings.Cut(strings.TrimLeft(v, "&"), ":")
+			if !strings.EqualFold(name, "tx") {
+				continue
+			}
+			key = strings.ToLower(key)
+			switch {
+			case !hasKey || key == "":
+				return true, nil
+			case strings.HasPrefix(key, "/"):
+				pat := strings.TrimSuffix(strings.TrimPrefix(key, "/"), "/")
+				rx, err := regexp.Compile("(?i)" + pat)
+				if err != nil || rx.MatchString("0") && !zeroOK {
+					return true, nil
+				}
+				lit, anchored := strings.CutPrefix(pat, "^")
+				if n := strings.IndexFunc(lit, func(c rune) bool { return !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') }); n >= 0 {
+					lit = lit[:n]
+				}
+				if !anchored || strings.HasPrefix(lit, prefix) || strings.HasPrefix(prefix, lit) {
+					rxs = append(rxs, rx)
+				}
+			case key == "0":
+				if !zeroOK {
+					return true, nil
+				}
+			case strings.HasPrefix(key, prefix):
+				return true, nil
+			}
+		}
+	}
+	return false, rxs
+}
+
+// capturingOp: on a match, Coraza 3.8.1's operator stores TX.0 when the rule captures: @pm,
+// @pmf, @pmFromFile, @detectSQLi, and @rx except on its exact-match path (a ^literal$
+// pattern returns without capturing; any pattern between ^ and $ is counted as one).
+func capturingOp(op string) bool {
+	name, arg, _ := strings.Cut(op, " ")
+	switch name {
+	case "@pm", "@pmf", "@pmFromFile", "@detectSQLi":
+		return true
+	case "@rx":
+		arg = strings.TrimPrefix(arg, "(?i)")
+		return !(strings.HasPrefix(arg, "^") && strings.HasSuffix(arg, "$"))
+	}
+	return false
+}
+
+// removable: in a transaction that removes the sorted ids removed and has excl, the rule
+// cannot match and nothing that could read what it leaves runs.
+func (rr *restrictRule) removable(req *Request, removed []int, excl []txExclusion) bool {
+	for _, x := range excl {
+		if x.RuleID == rr.id {
+			return false
+		}
+	}
+	for _, id := range rr.readers {
+		if _, ok := slices.BinarySearch(removed, id); !ok {
+			return false
+		}
+	}
+	if req.Host != "" && rr.blocks(removed, "Host") {
+		return false
+	}
+	for _, h := range req.Headers {
+		if rr.blocks(removed, h[0]) {
+			return false
+		}
+	}
+	return true
+}
+
+// blocks: header name makes the chain match, or leaves a key a live key reader reads.
+func (rr *restrictRule) blocks(removed []int, name string) bool {
+	n := strings.ToLower(name)
+	if strings.Contains(rr.list, "/"+n+"/") {
+		return true
+	}
+	for _, k := range rr.keyReaders {
+		if _, gone := slices.BinarySearch(removed, k.id); !gone && k.rx.MatchString(rr.prefix+n) {
+			return true
+		}
+	}
+	return false
 }

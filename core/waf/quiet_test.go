@@ -145,3 +145,49 @@ SecRule ARGS "@rx b" "id:11,phase:2,pass,nolog,tag:'x'"`, nil)
 		t.Errorf("jump landing before it: %+v", q)
 	}
 }
+
+// TestRestrictedHeaders: 920450 is left out of the benign GET's transaction, and on requests
+// with restricted headers (any case), header names a TX regex reader could see, and
+// arguments that keep a TX.0 reader running, the fast engine's whole Result equals the
+// stock engine's.
+func TestRestrictedHeaders(t *testing.T) {
+	fast, err := sharedEngine()
+	stock, err2 := stockPL1()
+	if err != nil || err2 != nil {
+		t.Fatal(err, err2)
+	}
+	i := slices.IndexFunc(fast.restrict, func(r restrictRule) bool { return r.id == 920450 })
+	if i < 0 {
+		t.Fatalf("920450 is not evaluated by the engine (%+v)", fast.restrict)
+	}
+	rr := &fast.restrict[i]
+	if get := benignGET(); !rr.removable(get, fast.gate.removable(get), nil) {
+		t.Fatal("920450 stays in the benign GET's transaction")
+	}
+	with := func(name, value string) *Request {
+		r := benignGET()
+		r.Headers = append(slices.Clone(r.Headers), [2]string{name, value})
+		return r
+	}
+	args := benignGET()
+	args.URI = "/search?q=select+1+from+t&id=99999999999999999999&x=%27%22"
+	reqs := []*Request{
+		benignGET(), benignPOST(), args,
+		with("Proxy", "http://evil.test"), with("CONTENT-ENCODING", "gzip"), with("X-Http-Method-Override", "DELETE"),
+		with("Expect", "100-continue"), with("X-Multipart_Headers_Content_Types_1", "text/html"),
+		with("Lock-Token", "x"), with("X-Proxy", "not restricted"), with("If", "x"),
+	}
+	kept := 0
+	for _, req := range reqs {
+		if !rr.removable(req, fast.gate.removable(req), nil) {
+			kept++
+		}
+		f, s := fast.Inspect(req, nil), stock.Inspect(req, nil)
+		if !sameResult(f, s) && !stockCouldSay(stock, req, s, f) {
+			t.Errorf("%s %s %v: fast %+v\nstock %+v", req.Method, req.URI, req.Headers[len(req.Headers)-1], f, s)
+		}
+	}
+	if kept < 6 {
+		t.Errorf("920450 stayed in %d of %d transactions; the restricted headers alone should keep it in 6", kept, len(reqs))
+	}
+}
