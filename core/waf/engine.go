@@ -65,6 +65,7 @@ type Engine struct {
 	// (quiet.go)
 	quiet    []quietRule
 	restrict []restrictRule
+	chains   []chainRule
 	// full is the whole rule set, compiled on first need, for the requests the static plan
 	// does not cover (an exclusion of a rule it relies on, a rule removal by ctl)
 	full struct {
@@ -165,6 +166,7 @@ func NewEngine(s Settings) (*Engine, error) {
 		}
 		e.quiet = planQuiet(read, out)
 		e.restrict = planRestrict(read, out, e.static.seed)
+		e.chains = planChains(read, out)
 	}
 	return e, nil
 }
@@ -314,6 +316,11 @@ func (e *Engine) inspectStatic(req *Request, excl []txExclusion) (Result, bool) 
 		for i := range e.restrict {
 			if e.restrict[i].removable(req, removed, excl) {
 				rm.RemoveRuleByID(e.restrict[i].id)
+			}
+		}
+		for i := range e.chains {
+			if _, gone := slices.BinarySearch(removed, e.chains[i].id); !gone && e.chains[i].refuted(req, excl) {
+				rm.RemoveRuleByID(e.chains[i].id)
 			}
 		}
 	}

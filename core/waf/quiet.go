@@ -540,3 +540,142 @@ func (rr *restrictRule) blocks(removed []int, name string) bool {
 	}
 	return false
 }
+
+// Refuted chains: a chained rule matches only when every rule of its chain matches, and a
+// rule of the chain that matches runs its non-disruptive actions at once (a head's setvar
+// runs even when a later rule fails). So when some rule k of the chain provably cannot
+// match in this request and the rules before it carry no action that does anything on
+// their own match (only metadata, transformations and the disruptive action, which waits
+// for the whole chain), the rule has no effect at all and leaves the transaction. Measured
+// on the benign GET: 920170 and 920171 (GET with a Content-Length or Transfer-Encoding),
+// 920180 (a POST over HTTP/1 without either) and 920640 (a body without Content-Type) ran
+// their heads and chains on every request, 14, 13 and more µs each (leave-one-out, as above).
+//
+// What this file evaluates exactly, per request, for a chain rule k > 0 (or a head):
+// REQUEST_HEADERS:name (no header of that name: no value, and Coraza runs no operator, negated
+// or not, on no value), &REQUEST_HEADERS:name with @eq/@gt/@lt/@ge/@le N, negated or not (the
+// number of headers of that name, case folded as Coraza keys them), REQUEST_METHOD with
+// @streq, negated or not (t:none or no transformation), and REQUEST_BODY_LENGTH @gt 0 on a
+// request without a body. An exclusion naming the rule leaves it to Coraza.
+type chainRule struct {
+	id  int
+	nth []elemTest // the chain's rules this file can decide, each refutes the rule alone
+}
+
+// elemTest decides whether one rule of a chain cannot match.
+type elemTest func(req *Request) bool
+
+var inertActions = map[string]bool{"id": true, "phase": true, "block": true, "deny": true, "pass": true, "drop": true,
+	"status": true, "t": true, "severity": true, "msg": true, "logdata": true, "tag": true, "ver": true, "rev": true,
+	"maturity": true, "accuracy": true, "chain": true, "log": true, "nolog": true, "auditlog": true, "noauditlog": true}
+
+// planChains finds the compiled-in chained rules with a decidable rule whose predecessors
+// are inert.
+func planChains(t *slText, out map[int]bool) []chainRule {
+	var res []chainRule
+	for i := range t.rules {
+		r := &t.rules[i]
+		if r.marker != "" || out[r.id] || len(r.elems) < 2 {
+			continue
+		}
+		cr := chainRule{id: r.id}
+		for k := range r.elems {
+			if test, ok := elemRefuter(&r.elems[k]); ok {
+				cr.nth = append(cr.nth, test)
+			}
+			inert := true
+			for _, a := range r.elems[k].acts {
+				inert = inert && inertActions[a.name]
+			}
+			if !inert {
+				break // rules after it run only after its actions did
+			}
+		}
+		if len(cr.nth) > 0 {
+			res = append(res, cr)
+		}
+	}
+	return res
+}
+
+var countOp = regexp.MustCompile(`^(!?)@(eq|gt|lt|ge|le) ([0-9]+)$`)
+
+// elemRefuter returns a test for e when this file evaluates it exactly.
+func elemRefuter(e *slElem) (elemTest, bool) {
+	if e.directive != "secrule" || strings.ContainsAny(e.vars, "|!") {
+		return nil, false
+	}
+	for _, a := range e.acts {
+		if a.name == "t" && !strings.EqualFold(a.arg, "none") || a.name == "multimatch" {
+			return nil, false
+		}
+	}
+	name, key, _ := strings.Cut(e.vars, ":")
+	switch {
+	case strings.EqualFold(name, "REQUEST_HEADERS") && key != "" && !strings.HasPrefix(key, "/"):
+		return func(req *Request) bool { return headerCount(req, key) == 0 }, true
+	case strings.EqualFold(name, "&REQUEST_HEADERS") && key != "" && !strings.HasPrefix(key, "/"):
+		m := countOp.FindStringSubmatch(e.op)
+		if m == nil {
+			return nil, false
+		}
+		n, _ := strconv.Atoi(m[3])
+		neg := m[1] == "!"
+		op := m[2]
+		return func(req *Request) bool { return compare(op, headerCount(req, key), n) == neg }, true
+	case strings.EqualFold(e.vars, "REQUEST_METHOD"):
+		op, neg := strings.CutPrefix(e.op, "!")
+		want, ok := strings.CutPrefix(op, "@streq ")
+		if !ok || strings.Contains(want, "%{") {
+			return nil, false
+		}
+		return func(req *Request) bool { return (req.Method == want) == neg }, true
+	case strings.EqualFold(e.vars, "REQUEST_BODY_LENGTH") && e.op == "@gt 0":
+		return func(req *Request) bool { return len(req.Body) == 0 }, true
+	}
+	return nil, false
+}
+
+// headerCount is how many values Coraza keeps under a header name (Host included).
+func headerCount(req *Request, key string) int {
+	n := 0
+	key = strings.ToLower(key) // Coraza keys headers lowercased
+	if req.Host != "" && key == "host" {
+		n++
+	}
+	for _, h := range req.Headers {
+		if len(h[0]) == len(key) && strings.ToLower(h[0]) == key {
+			n++
+		}
+	}
+	return n
+}
+
+func compare(op string, a, b int) bool {
+	switch op {
+	case "eq":
+		return a == b
+	case "gt":
+		return a > b
+	case "lt":
+		return a < b
+	case "ge":
+		return a >= b
+	}
+	return a <= b
+}
+
+// refuted: some decidable rule of the chain cannot match req.
+func (cr *chainRule) refuted(req *Request, excl []txExclusion) bool {
+	for _, x := range excl {
+		if x.RuleID == cr.id {
+			return false
+		}
+	}
+	for _, test := range cr.nth {
+		if test(req) {
+			return true
+		}
+	}
+	return false
+}

@@ -191,3 +191,51 @@ func TestRestrictedHeaders(t *testing.T) {
 		t.Errorf("920450 stayed in %d of %d transactions; the restricted headers alone should keep it in 6", kept, len(reqs))
 	}
 }
+
+// TestRefutedChains: chained protocol rules leave the benign GET's transaction, and on
+// requests that make each of those chains match (a GET with a body length or
+// Transfer-Encoding, a POST without either, a body without Content-Type, ranges, empty and
+// doubled headers) the fast engine's whole Result equals the stock engine's.
+func TestRefutedChains(t *testing.T) {
+	fast, err := sharedEngine()
+	stock, err2 := stockPL1()
+	if err != nil || err2 != nil {
+		t.Fatal(err, err2)
+	}
+	refuted := 0
+	for i := range fast.chains {
+		if fast.chains[i].refuted(benignGET(), nil) {
+			refuted++
+		}
+	}
+	if refuted < 3 {
+		t.Fatalf("%d chained rules refuted on the benign GET (%d decidable)", refuted, len(fast.chains))
+	}
+	with := func(method, body string, hs ...[2]string) *Request {
+		r := benignGET()
+		r.Method = method
+		r.Body = []byte(body)
+		r.Headers = append(slices.Clone(r.Headers), hs...)
+		return r
+	}
+	h := func(k, v string) [2]string { return [2]string{k, v} }
+	noHost := benignGET()
+	noHost.Host = ""
+	reqs := []*Request{
+		benignGET(), benignPOST(), noHost,
+		with("GET", "", h("Content-Length", "5")), with("GET", "", h("content-length", "0")),
+		with("HEAD", "", h("Transfer-Encoding", "chunked")), with("GET", "", h("TRANSFER-ENCODING", "chunked")),
+		with("POST", "a=1"), with("POST", "a=1", h("Content-Length", "3")), with("POST", "a=1", h("Transfer-Encoding", "chunked")),
+		with("POST", "a=1", h("Content-Length", "3"), h("Transfer-Encoding", "chunked")),
+		with("PUT", "x", h("Content-Length", "1")), with("POST", "", h("Content-Type", "text/plain")),
+		with("GET", "", h("Range", "bytes=0-1,2-3,4-5,6-7,8-9,10-11")), with("GET", "", h("Range", "bytes=1-0")),
+		with("GET", "", h("Accept", "")), with("GET", "", h("User-Agent", "")), with("GET", "", h("Content-Type", "a"), h("Content-Type", "b")),
+		with("GET", "", h("Request-Range", "x")), with("POST", "x=1", h("Content-Type", "application/x-www-form-urlencoded"), h("Content-Length", "3")),
+	}
+	for _, req := range reqs {
+		f, s := fast.Inspect(req, nil), stock.Inspect(req, nil)
+		if !sameResult(f, s) && !stockCouldSay(stock, req, s, f) {
+			t.Errorf("%s %q %v: fast %+v\nstock %+v", req.Method, req.Body, req.Headers[len(req.Headers)-1], f, s)
+		}
+	}
+}
