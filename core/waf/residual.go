@@ -546,7 +546,7 @@ func cmdLine(v string) string {
 // residValues is what Coraza derives from one request, computed once for every rule.
 type residValues struct {
 	req       *Request
-	headers   [][2]string // name, value, Host first as feed adds it
+	headers   [][3]string // name, value, lowercased name; Host first as feed adds it
 	cookies   []string    // names (sent and lowercased) and values
 	cookieVal []string
 	cookieNam []string
@@ -626,14 +626,15 @@ func newResidValues(req *Request) *residValues {
 		rv.proto = "HTTP/1.1" // what feed sends
 	}
 	if req.Host != "" {
-		rv.headers = append(rv.headers, [2]string{"Host", req.Host})
+		rv.headers = append(rv.headers, [3]string{"Host", req.Host, "host"})
 	}
 	for _, h := range req.Headers {
 		if h[0] == "" {
 			continue // AddRequestHeader ignores an empty name
 		}
-		rv.headers = append(rv.headers, h)
-		if strings.EqualFold(h[0], "Cookie") {
+		l := strings.ToLower(h[0])
+		rv.headers = append(rv.headers, [3]string{h[0], h[1], l})
+		if l == "cookie" || strings.EqualFold(h[0], "Cookie") { // Coraza: ToLower; either is a superset
 			for _, c := range parseCookies(h[1]) {
 				rv.cookieNam = append(rv.cookieNam, c[0])
 				if l := strings.ToLower(c[0]); l != c[0] {
@@ -761,11 +762,11 @@ func (rv *residValues) values(v residVar, excl []string, f func(string) bool) bo
 	case rvHeaders:
 	next:
 		for _, h := range rv.headers {
-			if v.key != "" && !strings.EqualFold(h[0], v.key) {
+			if v.key != "" && h[2] != v.key && !strings.EqualFold(h[0], v.key) {
 				continue
 			}
 			for _, x := range excl {
-				if strings.EqualFold(h[0], x) {
+				if h[2] == x { // exactly Coraza's test: lowercased names equal
 					continue next
 				}
 			}
@@ -779,7 +780,7 @@ func (rv *residValues) values(v residVar, excl []string, f func(string) bool) bo
 			if !f(h[0]) {
 				return false
 			}
-			if l := strings.ToLower(h[0]); l != h[0] && !f(l) {
+			if h[2] != h[0] && !f(h[2]) {
 				return false
 			}
 		}
@@ -787,7 +788,7 @@ func (rv *residValues) values(v residVar, excl []string, f func(string) bool) bo
 	case rvHeaderCount:
 		n := 0
 		for _, h := range rv.headers {
-			if strings.EqualFold(h[0], v.key) {
+			if h[2] == v.key || strings.EqualFold(h[0], v.key) {
 				n++
 			}
 		}
