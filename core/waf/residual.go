@@ -15,8 +15,8 @@ package waf
 // urlencoded form arguments as Coraza's parser splits and decodes them; names in their sent
 // and lowercased forms, a superset), its transformations where they are reproduced byte for
 // byte for that value (otherwise the rule stays), and its operator computed the way Coraza
-// computes it (the same regular expression compilation, the same Aho-Corasick automaton
-// over the same phrases, the same libinjection calls, the same string and number
+// computes it (the same regular expression compilation, an Aho-Corasick automaton over
+// the same lowercased phrases with the same options, the same libinjection calls, the same string and number
 // comparisons), negation included. The rule is removed only when no value can match.
 //
 // Why a superset of values is enough: a rule's head matches when some value v gives
@@ -30,9 +30,14 @@ package waf
 // SecRule whose head has t:none first, only the variables, transformations and operators
 // below, no macro in its operator, and a regular expression that Coraza compiles with Go's
 // regexp (not its binary matcher); rules a skip:N may jump over are never removed (see
-// newGate). TestResidualMatchesCoraza runs each accepted rule's evaluation against a
-// one-rule Coraza engine on the corpora, the CRS regression requests and hostile
-// mutations.
+// newGate). A count of a TX variable (&TX:MAX_NUM_ARGS) is 0 when no rule's setvar can
+// name it (txSetters). TestIdentityResidual checks every accepted rule's evaluation
+// against Coraza (an engine of the accepted heads) on the corpora, the CRS regression
+// requests and hostile mutations.
+//
+// Assumed, as native.go and levels.go assume: the body processor is the one Coraza picks
+// from a single Content-Type (no directive switches a form body to another processor with
+// ctl:requestBodyProcessor), and no SecDefaultAction carries a setvar.
 
 import (
 	"io/fs"
@@ -90,7 +95,7 @@ type residRule struct {
 	// (lowercased: searched ASCII case-insensitively, a superset); a value with none of
 	// them cannot match
 	facs []string
-	head string // the head's text and the rule's file (TestResidualMatchesCoraza)
+	head string // the head's text and the rule's file (TestIdentityResidual)
 	file string
 }
 
