@@ -15,8 +15,8 @@ package waf
 // urlencoded form arguments as Coraza's parser splits and decodes them; names in their sent
 // and lowercased forms, a superset), its transformations where they are reproduced byte for
 // byte for that value (otherwise the rule stays), and its operator computed the way Coraza
-// computes it (the same regular expression compilation, the same Aho-Corasick automaton
-// over the same phrases, the same libinjection calls, the same string and number
+// computes it (the same regular expression compilation, an Aho-Corasick automaton over
+// the same lowercased phrases with the same options, the same libinjection calls, the same string and number
 // comparisons), negation included. The rule is removed only when no value can match.
 //
 // Why a superset of values is enough: a rule's head matches when some value v gives
@@ -30,9 +30,14 @@ package waf
 // SecRule whose head has t:none first, only the variables, transformations and operators
 // below, no macro in its operator, and a regular expression that Coraza compiles with Go's
 // regexp (not its binary matcher); rules a skip:N may jump over are never removed (see
-// newGate). TestResidualMatchesCoraza runs each accepted rule's evaluation against a
-// one-rule Coraza engine on the corpora, the CRS regression requests and hostile
-// mutations.
+// newGate). A count of a TX variable (&TX:MAX_NUM_ARGS) is 0 when no rule's setvar can
+// name it (txSetters). TestIdentityResidual checks every accepted rule's evaluation
+// against Coraza (an engine of the accepted heads) on the corpora, the CRS regression
+// requests and hostile mutations.
+//
+// Assumed, as native.go and levels.go assume: the body processor is the one Coraza picks
+// from a single Content-Type (no directive switches a form body to another processor with
+// ctl:requestBodyProcessor), and no SecDefaultAction carries a setvar.
 
 import (
 	"io/fs"
@@ -90,7 +95,7 @@ type residRule struct {
 	// (lowercased: searched ASCII case-insensitively, a superset); a value with none of
 	// them cannot match
 	facs []string
-	head string // the head's text and the rule's file (TestResidualMatchesCoraza)
+	head string // the head's text and the rule's file (TestIdentityResidual)
 	file string
 }
 
@@ -546,7 +551,7 @@ func cmdLine(v string) string {
 // residValues is what Coraza derives from one request, computed once for every rule.
 type residValues struct {
 	req       *Request
-	headers   [][2]string // name, value, Host first as feed adds it
+	headers   [][3]string // name, value, lowercased name; Host first as feed adds it
 	cookies   []string    // names (sent and lowercased) and values
 	cookieVal []string
 	cookieNam []string
@@ -626,14 +631,15 @@ func newResidValues(req *Request) *residValues {
 		rv.proto = "HTTP/1.1" // what feed sends
 	}
 	if req.Host != "" {
-		rv.headers = append(rv.headers, [2]string{"Host", req.Host})
+		rv.headers = append(rv.headers, [3]string{"Host", req.Host, "host"})
 	}
 	for _, h := range req.Headers {
 		if h[0] == "" {
 			continue // AddRequestHeader ignores an empty name
 		}
-		rv.headers = append(rv.headers, h)
-		if strings.EqualFold(h[0], "Cookie") {
+		l := strings.ToLower(h[0])
+		rv.headers = append(rv.headers, [3]string{h[0], h[1], l})
+		if l == "cookie" || strings.EqualFold(h[0], "Cookie") { // Coraza: ToLower; either is a superset
 			for _, c := range parseCookies(h[1]) {
 				rv.cookieNam = append(rv.cookieNam, c[0])
 				if l := strings.ToLower(c[0]); l != c[0] {
@@ -761,11 +767,11 @@ func (rv *residValues) values(v residVar, excl []string, f func(string) bool) bo
 	case rvHeaders:
 	next:
 		for _, h := range rv.headers {
-			if v.key != "" && !strings.EqualFold(h[0], v.key) {
+			if v.key != "" && h[2] != v.key && !strings.EqualFold(h[0], v.key) {
 				continue
 			}
 			for _, x := range excl {
-				if strings.EqualFold(h[0], x) {
+				if h[2] == x { // exactly Coraza's test: lowercased names equal
 					continue next
 				}
 			}
@@ -779,7 +785,7 @@ func (rv *residValues) values(v residVar, excl []string, f func(string) bool) bo
 			if !f(h[0]) {
 				return false
 			}
-			if l := strings.ToLower(h[0]); l != h[0] && !f(l) {
+			if h[2] != h[0] && !f(h[2]) {
 				return false
 			}
 		}
@@ -787,7 +793,7 @@ func (rv *residValues) values(v residVar, excl []string, f func(string) bool) bo
 	case rvHeaderCount:
 		n := 0
 		for _, h := range rv.headers {
-			if strings.EqualFold(h[0], v.key) {
+			if h[2] == v.key || strings.EqualFold(h[0], v.key) {
 				n++
 			}
 		}

@@ -29,7 +29,7 @@ func residualRequests(t *testing.T) []*Request {
 	ftw := loadFTW(t)
 	step, st, mut := 4, 20, 400
 	if raceEnabled || testing.Short() {
-		step, st, mut = 40, 200, 60
+		step, st, mut = 150, 800, 40 // -race: about 200 requests (~30 s there)
 	}
 	for i := 0; i < len(ftw); i += step {
 		reqs = append(reqs, ftw[i].req)
