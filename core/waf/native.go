@@ -94,11 +94,14 @@ func removeWhitespace(v string) string {
 	}
 	var out strings.Builder
 	out.Grow(len(v))
+	start := 0 // the run of kept bytes being read
 	for i := 0; i < len(v); i++ {
-		if c := v[i]; c != ' ' && (c < '\t' || c > '\r') {
-			out.WriteByte(c)
+		if c := v[i]; c == ' ' || '\t' <= c && c <= '\r' {
+			out.WriteString(v[start:i])
+			start = i + 1
 		}
 	}
+	out.WriteString(v[start:])
 	return out.String()
 }
 
