@@ -23,14 +23,26 @@
 // 942360) on a parameter it reads as text, by re-running CRS with that rule excluded for that
 // parameter (detector.go, vetoable, says which and why).
 //
-// The speed-ups (fast.go, factor.go, alphabet.go, native.go, levels.go) are proofs, not
-// heuristics: a rule is removed from a transaction only when no value it can read, after its
-// transformations, can match its operator (literal factors, alphabets, line-framed
-// verification, exact emulation of a few transformations for 934100, absent variables), or
-// when it tests a paranoia level whose every possible value makes it false. The logging
-// phase runs only when the directives mention auditing. TestIdentityCRSRegression runs the whole CRS regression suite through
-// a stock engine and a fast engine and fails on any difference in fired rule ids;
-// TestIdentityAttackCorpora does the same on the attack corpora. Coraza's experimental
-// SecRxPreFilter is deliberately not used: that test showed it dropping true matches of
-// case-insensitive rules (942220, 932311) in v3.8.1.
+// The speed-ups are proofs, not heuristics, each in its own file:
+//   - fast.go, factor.go, alphabet.go, native.go: a rule leaves a transaction when no value
+//     it can read, after its transformations, can match its operator (literal factors,
+//     alphabets, line-framed verification, exact emulation of a few transformations for
+//     934100, absent variables);
+//   - residual.go: the heads the proofs above keep are evaluated exactly as Coraza would
+//     (its variables, transformations and operators reproduced), and leave when nothing
+//     matches;
+//   - levels.go, static.go, seclang.go: bookkeeping fixed by the settings (constant setup
+//     rules, paranoia-level switches and the rules they skip, level tests that cannot match)
+//     is compiled out; its TX values are seeded and its ids reported;
+//   - quiet.go: rules that match on nearly every request with no effect a Result shows but
+//     their id (941010), whose chain cannot match and whose leftovers nothing reads (920450),
+//     or whose chain holds a rule that cannot match (920170, 920180, ...).
+//
+// The logging phase runs only when the directives mention auditing. TestIdentityCRSRegression
+// runs the whole CRS regression suite through a stock engine and a fast engine and fails on
+// any difference in fired rule ids; TestIdentityAttackCorpora does the same on the attack
+// corpora, TestIdentityDefaultLevels compares whole Results at PL1 and PL2, and each file's
+// tests compare its own decisions with Coraza's. Coraza's experimental SecRxPreFilter is
+// deliberately not used: that test showed it dropping true matches of case-insensitive
+// rules (942220, 932311) in v3.8.1.
 package waf
