@@ -310,8 +310,8 @@ func (e *Engine) inspectStatic(req *Request, excl []txExclusion) (Result, bool) 
 		return Result{}, false
 	}
 	applyExclusions(tx, excl)
-	quiet := applyQuiet(e.quiet, tx, req.URI, excl)
 	removed := e.removeProved(tx, req, e.static.remove)
+	quiet := applyQuiet(e.quiet, tx, req.URI, excl, removed)
 	if rm, ok := tx.(txRemover); ok {
 		for i := range e.restrict {
 			if e.restrict[i].removable(req, removed, excl) {

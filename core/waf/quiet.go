@@ -12,7 +12,7 @@ package waf
 //
 // Here the engine evaluates such a rule itself, removes it from the transaction, and when
 // it matches does what its match does: the same RemoveRuleTargetByID call for every rule
-// that carries the tag, and its id among the fired ones. That is the whole effect because
+// that carries the tag and still runs in this transaction, and its id among the fired ones. That is the whole effect because
 // of what is accepted, mechanically, when the engine is built (planQuiet):
 //   - the only variable is REQUEST_FILENAME, whose one value ProcessURI computes from the
 //     request target alone (filename below does it the same way), with t:none, so the value
@@ -37,6 +37,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/corazawaf/coraza/v3/types"
 	"github.com/corazawaf/coraza/v3/types/variables"
@@ -229,7 +231,9 @@ func (q *quietRule) matches(path string) bool {
 // applyQuiet takes the quiet rules out of tx and does what their matches do; it returns
 // the ids that matched (each fired if its phase runs). Rules an exclusion names are left to
 // Coraza.
-func applyQuiet(q []quietRule, tx types.Transaction, uri string, excl []txExclusion) []quietRule {
+// removed (sorted) are the rules the proofs took out of tx: a tagged rule among them never
+// runs, so its targets need no change.
+func applyQuiet(q []quietRule, tx types.Transaction, uri string, excl []txExclusion, removed []int) []quietRule {
 	rm, ok := tx.(txRemover)
 	if !ok || len(q) == 0 {
 		return nil
@@ -249,7 +253,9 @@ next:
 		rm.RemoveRuleByID(q[i].id)
 		if q[i].matches(path) {
 			for _, id := range q[i].tagged {
-				rm.RemoveRuleTargetByID(id, variables.RequestFilename, "", nil)
+				if _, gone := slices.BinarySearch(removed, id); !gone {
+					rm.RemoveRuleTargetByID(id, variables.RequestFilename, "", nil)
+				}
 			}
 			fired = append(fired, q[i])
 		}
@@ -290,7 +296,19 @@ type restrictRule struct {
 	// keyReaders read TX keys matching rx: readers only of the keys a request's header
 	// names make
 	keyReaders []keyReader
+	// names remembers what a header name as sent decides (nameFacts), for up to maxNames
+	// names: browsers send the same dozen on every request
+	names  *sync.Map
+	nNames *atomic.Int32
 }
+
+const (
+	maxNames      = 4096
+	maxKeyReaders = 62
+)
+
+// nameFacts: bit 0, the chain matches on the name; bit 1+i, key reader i reads its key.
+type nameFacts uint64
 
 type keyReader struct {
 	id int
@@ -329,6 +347,10 @@ func planRestrict(t *slText, out map[int]bool, seed []txSeed) []restrictRule {
 			}
 		}
 		slices.Sort(rr.readers)
+		if len(rr.keyReaders) > maxKeyReaders {
+			continue // more than nameFacts can hold
+		}
+		rr.names, rr.nNames = &sync.Map{}, &atomic.Int32{}
 		res = append(res, rr)
 	}
 	return res
@@ -529,16 +551,41 @@ func (rr *restrictRule) removable(req *Request, removed []int, excl []txExclusio
 
 // blocks: header name makes the chain match, or leaves a key a live key reader reads.
 func (rr *restrictRule) blocks(removed []int, name string) bool {
-	n := strings.ToLower(name)
-	if strings.Contains(rr.list, "/"+n+"/") {
+	f := rr.facts(name)
+	if f&1 != 0 {
 		return true
 	}
-	for _, k := range rr.keyReaders {
-		if _, gone := slices.BinarySearch(removed, k.id); !gone && k.rx.MatchString(rr.prefix+n) {
-			return true
+	for i, k := range rr.keyReaders {
+		if f&(2<<i) != 0 {
+			if _, gone := slices.BinarySearch(removed, k.id); !gone {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// facts computes (or recalls) what a header name decides.
+func (rr *restrictRule) facts(name string) nameFacts {
+	if rr.names != nil {
+		if f, ok := rr.names.Load(name); ok {
+			return f.(nameFacts)
+		}
+	}
+	n := strings.ToLower(name)
+	var f nameFacts
+	if strings.Contains(rr.list, "/"+n+"/") {
+		f |= 1
+	}
+	for i, k := range rr.keyReaders { // at most maxKeyReaders (planRestrict)
+		if k.rx.MatchString(rr.prefix + n) {
+			f |= 2 << i
+		}
+	}
+	if rr.names != nil && rr.nNames.Add(1) <= maxNames {
+		rr.names.Store(name, f)
+	}
+	return f
 }
 
 // Refuted chains: a chained rule matches only when every rule of its chain matches, and a
