@@ -823,24 +823,18 @@ func formAlphabet(q []byte) alphabet {
 	var seen byteSeen
 	eq := false // the segment's first '=' is behind
 	for i := 0; i < len(q); i++ {
-		c := q[i]
-		switch {
-		case c == '&':
+		switch q[i] {
+		case '&':
 			eq = false
 			continue
-		case c == '=' && !eq:
-			eq = true
-			continue
-		case c == '+':
-			c = ' '
-		case c == '%' && i+2 < len(q):
-			h, ok1 := hexVal(q[i+1])
-			l, ok2 := hexVal(q[i+2])
-			if ok1 && ok2 {
-				c = h<<4 | l
-				i += 2
+		case '=':
+			if !eq {
+				eq = true
+				continue
 			}
 		}
+		var c byte
+		c, i = unescapeByte(q, i)
 		seen[c] = 1
 	}
 	return seen.alphabet()
@@ -1178,21 +1172,28 @@ func decodedUniAlphabet[S string | []byte](b S) alphabet {
 func unescapedAlphabet[S string | []byte](s S) alphabet {
 	var seen byteSeen // see byteSeen
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '+':
-			c = ' '
-		case c == '%' && i+2 < len(s):
-			h, ok1 := hexVal(s[i+1])
-			l, ok2 := hexVal(s[i+2])
-			if ok1 && ok2 {
-				c = h<<4 | l
-				i += 2
-			}
-		}
+		var c byte
+		c, i = unescapeByte(s, i)
 		seen[c] = 1
 	}
 	return seen.alphabet()
+}
+
+// unescapeByte decodes the form-encoded byte at s[i] as queryUnescape does ('+' is a
+// space, a valid %XX one byte) and returns it with the index of its last input byte.
+func unescapeByte[S string | []byte](s S, i int) (byte, int) {
+	c := s[i]
+	switch {
+	case c == '+':
+		return ' ', i
+	case c == '%' && i+2 < len(s):
+		h, ok1 := hexVal(s[i+1])
+		l, ok2 := hexVal(s[i+2])
+		if ok1 && ok2 {
+			return h<<4 | l, i + 2
+		}
+	}
+	return c, i
 }
 
 // framedForm is formText(q) with a '\n' before it (its lines already end in one).

@@ -28,38 +28,9 @@ func TestEmulationMatchesCoraza(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		n = 300
 	}
-	for i := 0; i < n; i++ {
-		var b strings.Builder
-		for j := rng.Intn(14); j >= 0; j-- {
-			b.WriteByte(alpha[rng.Intn(len(alpha))])
-		}
-		cases = append(cases, b.String())
-	}
+	cases = append(cases, randomTexts(rng, alpha, n, 14)...)
 	for _, tr := range []string{"jsDecode", "base64Decode", "urlDecodeUni", "removeWhitespace"} {
-		w, err := coraza.NewWAF(coraza.NewWAFConfig().WithDirectives(fmt.Sprintf(
-			"SecRuleEngine DetectionOnly\nSecRule ARGS_GET:a \"@unconditionalMatch\" \"id:1,phase:1,pass,t:none,t:%s,setvar:'tx.out=v%%{MATCHED_VAR}'\"", tr)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		checked := 0
-		for _, v := range cases {
-			mine, ok := emulate([]string{"none", tr}, v)
-			if !ok {
-				continue // not reproduced: the rule stays
-			}
-			tx := w.NewTransaction()
-			tx.ProcessURI("/?a="+url.QueryEscape(v), "GET", "HTTP/1.1")
-			tx.ProcessRequestHeaders()
-			got := ""
-			if vs := tx.(txVars).Variables().TX().Get("out"); len(vs) > 0 {
-				got = strings.TrimPrefix(vs[0], "v") // the prefix keeps a leading '+' from being an increment
-			}
-			tx.Close()
-			if got != mine {
-				t.Errorf("%s(%q): Coraza %q, emulation %q", tr, v, got, mine)
-			}
-			checked++
-		}
+		checked := compareTransform(t, tr, cases, func(v string) (string, bool) { return emulate([]string{"none", tr}, v) })
 		if checked < len(cases)/2 {
 			t.Errorf("%s: only %d of %d strings reproduced", tr, checked, len(cases))
 		}
@@ -136,4 +107,49 @@ func TestRemoveWhitespaceAsMap(t *testing.T) {
 			t.Fatalf("removeWhitespace(%q) = %q, strings.Map gives %q", b.String(), got, want)
 		}
 	}
+}
+
+// randomTexts returns n strings of 1 to maxLen bytes drawn from alpha.
+func randomTexts(rng *rand.Rand, alpha string, n, maxLen int) []string {
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		var b strings.Builder
+		for j := rng.Intn(maxLen); j >= 0; j-- {
+			b.WriteByte(alpha[rng.Intn(len(alpha))])
+		}
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// compareTransform runs every case through a one-rule Coraza engine that applies t:none,
+// t:<tr> to a query argument and fails the test wherever mine claims a result (ok) that is
+// not Coraza's byte for byte; it returns how many cases were compared.
+func compareTransform(t *testing.T, tr string, cases []string, mine func(string) (string, bool)) int {
+	t.Helper()
+	w, err := coraza.NewWAF(coraza.NewWAFConfig().WithDirectives(fmt.Sprintf(
+		"SecRuleEngine DetectionOnly\nSecRule ARGS_GET:a \"@unconditionalMatch\" \"id:1,phase:1,pass,t:none,t:%s,setvar:'tx.out=v%%{MATCHED_VAR}'\"", tr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, v := range cases {
+		want, ok := mine(v)
+		if !ok {
+			continue // not reproduced: the rule stays
+		}
+		tx := w.NewTransaction()
+		tx.ProcessURI("/?a="+url.QueryEscape(v), "GET", "HTTP/1.1")
+		tx.ProcessRequestHeaders()
+		got := ""
+		if vs := tx.(txVars).Variables().TX().Get("out"); len(vs) > 0 {
+			got = strings.TrimPrefix(vs[0], "v") // the prefix keeps a leading '+' from being an increment
+		}
+		tx.Close()
+		if got != want {
+			t.Errorf("%s(%q): Coraza %q, emulation %q", tr, v, got, want)
+		}
+		checked++
+	}
+	return checked
 }

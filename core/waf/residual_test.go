@@ -249,38 +249,9 @@ func TestResidualTransformsMatchCoraza(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		n = 200
 	}
-	for i := 0; i < n; i++ {
-		var b strings.Builder
-		for j := rng.Intn(16); j >= 0; j-- {
-			b.WriteByte(alpha[rng.Intn(len(alpha))])
-		}
-		cases = append(cases, b.String())
-	}
+	cases = append(cases, randomTexts(rng, alpha, n, 16)...)
 	for _, tr := range []string{"cmdLine", "removeNulls", "lowercase", "htmlEntityDecode", "utf8toUnicode", "cssDecode", "replaceComments", "length", "urlDecodeUni", "jsDecode"} {
-		w, err := coraza.NewWAF(coraza.NewWAFConfig().WithDirectives(fmt.Sprintf(
-			"SecRuleEngine DetectionOnly\nSecRule ARGS_GET:a \"@unconditionalMatch\" \"id:1,phase:1,pass,t:none,t:%s,setvar:'tx.out=v%%{MATCHED_VAR}'\"", tr)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		checked := 0
-		for _, v := range cases {
-			mine, ok := residTransform(strings.ToLower(tr), v)
-			if !ok {
-				continue
-			}
-			tx := w.NewTransaction()
-			tx.ProcessURI("/?a="+url.QueryEscape(v), "GET", "HTTP/1.1")
-			tx.ProcessRequestHeaders()
-			got := ""
-			if vs := tx.(txVars).Variables().TX().Get("out"); len(vs) > 0 {
-				got = strings.TrimPrefix(vs[0], "v")
-			}
-			tx.Close()
-			if got != mine {
-				t.Errorf("%s(%q): Coraza %q, emulation %q", tr, v, got, mine)
-			}
-			checked++
-		}
+		checked := compareTransform(t, tr, cases, func(v string) (string, bool) { return residTransform(strings.ToLower(tr), v) })
 		if checked == 0 {
 			t.Errorf("%s: nothing compared", tr)
 		}
