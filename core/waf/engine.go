@@ -66,6 +66,7 @@ type Engine struct {
 	quiet    []quietRule
 	restrict []restrictRule
 	chains   []chainRule
+	live     []int // ids of the rules waf holds, sorted (removeRanges)
 	// full is the whole rule set, compiled on first need, for the requests the static plan
 	// does not cover (an exclusion of a rule it relies on, a rule removal by ctl)
 	full struct {
@@ -167,6 +168,13 @@ func NewEngine(s Settings) (*Engine, error) {
 		e.quiet = planQuiet(read, out)
 		e.restrict = planRestrict(read, out, e.static.seed)
 		e.chains = planChains(read, out)
+		for _, r := range rules {
+			if r.ID() != 0 && !out[r.ID()] {
+				e.live = append(e.live, r.ID())
+			}
+		}
+		slices.Sort(e.live)
+		e.live = slices.Compact(e.live)
 	}
 	return e, nil
 }
@@ -310,20 +318,29 @@ func (e *Engine) inspectStatic(req *Request, excl []txExclusion) (Result, bool) 
 		return Result{}, false
 	}
 	applyExclusions(tx, excl)
-	removed := e.removeProved(tx, req, e.static.remove)
-	quiet := applyQuiet(e.quiet, tx, req.URI, excl, removed)
-	if rm, ok := tx.(txRemover); ok {
-		for i := range e.restrict {
-			if e.restrict[i].removable(req, removed, excl) {
-				rm.RemoveRuleByID(e.restrict[i].id)
-			}
-		}
-		for i := range e.chains {
-			if _, gone := slices.BinarySearch(removed, e.chains[i].id); !gone && e.chains[i].refuted(req, excl) {
-				rm.RemoveRuleByID(e.chains[i].id)
-			}
+	var removed []int // what the proofs remove, sorted
+	if e.proves(req) {
+		removed = e.gate.removable(req)
+	}
+	var more []int // rules of the chain and restricted-header kinds (quiet.go) that leave too
+	for i := range e.restrict {
+		if e.restrict[i].removable(req, removed, excl) {
+			more = append(more, e.restrict[i].id)
 		}
 	}
+	for i := range e.chains {
+		if _, gone := slices.BinarySearch(removed, e.chains[i].id); !gone && e.chains[i].refuted(req, excl) {
+			more = append(more, e.chains[i].id)
+		}
+	}
+	if len(more) > 0 {
+		slices.Sort(more)
+		removed = mergeSorted(removed, more)
+	}
+	if rr, ok := tx.(txRanger); ok {
+		removeRanges(rr, e.live, removed)
+	}
+	quiet := applyQuiet(e.quiet, tx, req.URI, excl, removed)
 	e.feed(tx, req)
 	if e.static.dangerFired(tx) {
 		return Result{}, false
@@ -346,31 +363,52 @@ func (e *Engine) inspectStatic(req *Request, excl []txExclusion) (Result, bool) 
 	return collect(tx, fired), true
 }
 
-// removeProved removes from tx the rules the gate proves cannot match req, except those in
-// absent (sorted): rules the compiled set does not hold, whose removal would only be one
-// more insert into the transaction's removal map (on the benign GET, 90 of 239).
-func (e *Engine) removeProved(tx types.Transaction, req *Request, absent []int) []int {
-	// Coraza inspects only BodyLimit bytes; the proofs read the body as given, so a longer
-	// body (a caller that did not cap it) goes through the full rule set.
-	if e.gate == nil || int64(len(req.Body)) > e.set.BodyLimit {
-		return nil
+// proves: the gate's proofs apply to req. Coraza inspects only BodyLimit bytes; the proofs
+// read the body as given, so a longer body (a caller that did not cap it) goes through the
+// full rule set.
+func (e *Engine) proves(req *Request) bool {
+	return e.gate != nil && int64(len(req.Body)) <= e.set.BodyLimit
+}
+
+// removeProved removes from tx the rules the gate proves cannot match req.
+func (e *Engine) removeProved(tx types.Transaction, req *Request) {
+	if rm, ok := tx.(txRemover); ok && e.proves(req) {
+		for _, id := range e.gate.removable(req) {
+			rm.RemoveRuleByID(id)
+		}
 	}
-	rm, ok := tx.(txRemover)
-	if !ok {
-		return nil
-	}
-	j := 0
-	removed := e.gate.removable(req)
-	for _, id := range removed { // ascending
-		for j < len(absent) && absent[j] < id {
+}
+
+// txRanger removes rules by id range from one transaction.
+type txRanger interface{ RemoveRuleByIDRange(start, end int) }
+
+// removeRanges removes the sorted ids from tx as ranges over live, the sorted ids of the
+// compiled rule set: a run of live ids that are all removed is one range (ids between them
+// that the set does not hold are nobody's). Coraza checks a rule against its removal map
+// and then its ranges; one map insert per rule (on the benign GET about 150, and the map
+// grown from empty in every transaction) cost more than a few dozen ranges checked by the
+// few hundred rules of a phase.
+func removeRanges(tx txRanger, live, removed []int) {
+	j, start, last := 0, -1, 0
+	for _, id := range live {
+		for j < len(removed) && removed[j] < id {
 			j++
 		}
-		if j < len(absent) && absent[j] == id {
+		if j < len(removed) && removed[j] == id {
+			if start < 0 {
+				start = id
+			}
+			last = id
 			continue
 		}
-		rm.RemoveRuleByID(id)
+		if start >= 0 {
+			tx.RemoveRuleByIDRange(start, last)
+			start = -1
+		}
 	}
-	return removed
+	if start >= 0 {
+		tx.RemoveRuleByIDRange(start, last)
+	}
 }
 
 // inspectFull runs the whole rule set, level rules removed per transaction.
@@ -388,7 +426,7 @@ func (e *Engine) inspectFull(req *Request, excl []txExclusion) Result {
 		tx.Close()
 	}()
 	applyExclusions(tx, excl)
-	e.removeProved(tx, req, nil)
+	e.removeProved(tx, req)
 	if e.gate != nil && len(e.gate.never) > 0 && !removesSetter(excl) {
 		if rm, ok := tx.(txRemover); ok {
 			for _, id := range e.gate.never {
