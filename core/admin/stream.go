@@ -51,20 +51,12 @@ func (h *Hub) Publish(e event.Event) {
 // Run copies the bus subscription into the hub until ctx ends.
 func (h *Hub) Run(ctx context.Context, sub *event.Subscription, count func(event.Event)) {
 	defer sub.Close()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-sub.C:
-			if !ok {
-				return
-			}
-			if count != nil {
-				count(e)
-			}
-			h.Publish(e)
+	sub.Each(ctx, func(e event.Event) {
+		if count != nil {
+			count(e)
 		}
-	}
+		h.Publish(e)
+	})
 }
 
 // Since returns the held events with sequence > after (at most max), the sequence of the

@@ -229,25 +229,12 @@ func TestIdentityCRSRegression(t *testing.T) {
 		verified    int // of removed: by running a specialised expression (refutes)
 	}
 	results := make([]outcome, len(cases))
-	workers := runtime.GOMAXPROCS(0)
-	next := make(chan int)
-	wg.Add(workers)
-	for w := 0; w < workers; w++ {
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				rs := stock.Inspect(cases[i].req, nil)
-				rf := fast.Inspect(cases[i].req, nil)
-				n := len(fast.gate.removable(cases[i].req))
-				results[i] = outcome{rs.FiredIDs(), rf.FiredIDs(), n, n - len(fast.gate.removableOpt(cases[i].req, false))}
-			}
-		}()
-	}
-	for i := range cases {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	inParallel(len(cases), func(i int) {
+		rs := stock.Inspect(cases[i].req, nil)
+		rf := fast.Inspect(cases[i].req, nil)
+		n := len(fast.gate.removable(cases[i].req))
+		results[i] = outcome{rs.FiredIDs(), rf.FiredIDs(), n, n - len(fast.gate.removableOpt(cases[i].req, false))}
+	})
 
 	diffs, pass, fail, removed, verified := 0, 0, 0, 0, 0
 	var failed []string
@@ -322,6 +309,26 @@ func TestIdentityAttackCorpora(t *testing.T) {
 		}
 	}
 	var diffs, verified atomic.Int64
+	inParallel(len(reqs), func(i int) {
+		a, b := stock.Inspect(reqs[i], nil), fast.Inspect(reqs[i], nil)
+		verified.Add(int64(len(fast.gate.removable(reqs[i])) - len(fast.gate.removableOpt(reqs[i], false))))
+		if !slices.Equal(a.FiredIDs(), b.FiredIDs()) {
+			if diffs.Add(1) <= 10 {
+				t.Errorf("request %q %q: stock %v, fast %v", reqs[i].URI, reqs[i].Body, a.FiredIDs(), b.FiredIDs())
+			}
+		}
+	})
+	if diffs.Load() == 0 {
+		t.Logf("identity on %d corpus requests: fired rule ids equal on every one; %d removals proved by verification or emulation", len(reqs), verified.Load())
+	}
+	if verified.Load() == 0 {
+		t.Error("verification removed no rule on the corpus requests: the test does not exercise it")
+	}
+}
+
+// inParallel calls f(i) for every i in [0, n) on GOMAXPROCS goroutines and returns when all
+// calls have.
+func inParallel(n int, f func(i int)) {
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
@@ -329,25 +336,13 @@ func TestIdentityAttackCorpora(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				a, b := stock.Inspect(reqs[i], nil), fast.Inspect(reqs[i], nil)
-				verified.Add(int64(len(fast.gate.removable(reqs[i])) - len(fast.gate.removableOpt(reqs[i], false))))
-				if !slices.Equal(a.FiredIDs(), b.FiredIDs()) {
-					if diffs.Add(1) <= 10 {
-						t.Errorf("request %q %q: stock %v, fast %v", reqs[i].URI, reqs[i].Body, a.FiredIDs(), b.FiredIDs())
-					}
-				}
+				f(i)
 			}
 		}()
 	}
-	for i := range reqs {
+	for i := 0; i < n; i++ {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	if diffs.Load() == 0 {
-		t.Logf("identity on %d corpus requests: fired rule ids equal on every one; %d removals proved by verification or emulation", len(reqs), verified.Load())
-	}
-	if verified.Load() == 0 {
-		t.Error("verification removed no rule on the corpus requests: the test does not exercise it")
-	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -124,38 +123,25 @@ func TestIdentityDefaultLevels(t *testing.T) {
 				t.Fatalf("PL%d: no static plan or no level switch compiled out", pl)
 			}
 			var diffs, declined, switchFired, orderOnly atomic.Int64
-			var wg sync.WaitGroup
-			next := make(chan int)
-			for w := 0; w < runtime.GOMAXPROCS(0); w++ {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := range next {
-						a, b := stock.Inspect(reqs[i], nil), fast.Inspect(reqs[i], nil)
-						if slices.ContainsFunc(a.fired, func(id int) bool { return fast.static.danger[id] }) {
-							declined.Add(1) // the plan watches these: fast ran the whole rule set
-						}
-						if slices.Contains(a.fired, fast.static.fired[0][len(fast.static.fired[0])-1]) {
-							switchFired.Add(1)
-						}
-						same := sameResult(a, b)
-						if !same && stockCouldSay(stock, reqs[i], a, b) {
-							orderOnly.Add(1)
-							same = true
-						}
-						if !same {
-							if diffs.Add(1) <= 10 {
-								t.Errorf("request %s %q body %q:\n stock %+v\n fast  %+v", reqs[i].Method, reqs[i].URI, reqs[i].Body, a, b)
-							}
-						}
+			inParallel(len(reqs), func(i int) {
+				a, b := stock.Inspect(reqs[i], nil), fast.Inspect(reqs[i], nil)
+				if slices.ContainsFunc(a.fired, func(id int) bool { return fast.static.danger[id] }) {
+					declined.Add(1) // the plan watches these: fast ran the whole rule set
+				}
+				if slices.Contains(a.fired, fast.static.fired[0][len(fast.static.fired[0])-1]) {
+					switchFired.Add(1)
+				}
+				same := sameResult(a, b)
+				if !same && stockCouldSay(stock, reqs[i], a, b) {
+					orderOnly.Add(1)
+					same = true
+				}
+				if !same {
+					if diffs.Add(1) <= 10 {
+						t.Errorf("request %s %q body %q:\n stock %+v\n fast  %+v", reqs[i].Method, reqs[i].URI, reqs[i].Body, a, b)
 					}
-				}()
-			}
-			for i := range reqs {
-				next <- i
-			}
-			close(next)
-			wg.Wait()
+				}
+			})
 			t.Logf("PL%d: %d requests, Results identical on %d; %d rules compiled out (%d constant, %d level switches, %d skipped by them, %d never matching); "+
 				"the last switch fired on %d; %d requests fell back to the full rule set (a rule that removes rules fired); "+
 				"%d differed only in which of a rule's matched values came first, as the stock engine's own reruns do",
