@@ -385,13 +385,7 @@ type absentRule struct {
 }
 
 func absentOnly(id int, raw string) (absentRule, bool) {
-	if !strings.HasPrefix(raw, "SecRule ") {
-		return absentRule{}, false
-	}
-	if i := strings.Index(raw, " \n"); i >= 0 { // chained rules: the head decides
-		raw = raw[:i]
-	}
-	toks, ok := secTokens(raw[len("SecRule "):])
+	_, toks, ok := secHead(raw)
 	if !ok || len(toks) < 2 {
 		return absentRule{}, false
 	}
@@ -481,13 +475,7 @@ func lowerName(s string, buf []byte) []byte {
 
 // analyse turns a rule into a check, or says it must always run.
 func analyse(id int, raw string) (check, bool) {
-	if !strings.HasPrefix(raw, "SecRule ") {
-		return check{}, false
-	}
-	if i := strings.Index(raw, " \n"); i >= 0 { // chained rules: the head decides
-		raw = raw[:i]
-	}
-	toks, ok := secTokens(raw[len("SecRule "):])
+	_, toks, ok := secHead(raw)
 	if !ok || len(toks) < 2 {
 		return check{}, false
 	}
@@ -595,6 +583,19 @@ func decodedSources(c *check, vars, actions string) {
 }
 
 func unescapeQuotes(s string) string { return strings.ReplaceAll(s, `\"`, `"`) }
+
+// secHead is the head of a SecRule as the rule observer reports it (a chain's rules follow
+// it after " \n"; the head decides) and its tokens; false for anything but a SecRule.
+func secHead(raw string) (string, []string, bool) {
+	if !strings.HasPrefix(raw, "SecRule ") {
+		return raw, nil, false
+	}
+	if i := strings.Index(raw, " \n"); i >= 0 {
+		raw = raw[:i]
+	}
+	toks, ok := secTokens(raw[len("SecRule "):])
+	return raw, toks, ok
+}
 
 // secTokens splits `VARS "OP" "ACTIONS"` honouring double quotes and \" escapes.
 func secTokens(s string) ([]string, bool) {

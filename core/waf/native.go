@@ -351,13 +351,7 @@ type nativeRule struct {
 // among them (the decoding the alphabet proof gives up on). multiMatch or not, refutedBy
 // checks every intermediate result.
 func nativeOf(id int, raw string) (nativeRule, bool) {
-	if !strings.HasPrefix(raw, "SecRule ") {
-		return nativeRule{}, false
-	}
-	if i := strings.Index(raw, " \n"); i >= 0 { // chained rules: the head decides
-		raw = raw[:i]
-	}
-	toks, ok := secTokens(raw[len("SecRule "):])
+	_, toks, ok := secHead(raw)
 	if !ok || len(toks) < 3 {
 		return nativeRule{}, false
 	}

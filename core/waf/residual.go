@@ -198,14 +198,8 @@ func txSetters(rules []types.RuleMetadata) func(string) bool {
 // acceptResidual turns a rule into a residRule, or says it is outside what is reproduced;
 // txSet says whether a TX variable may be set by some rule.
 func acceptResidual(id int, raw, file string, txSet func(string) bool) (residRule, bool) {
-	if id <= 0 || !strings.HasPrefix(raw, "SecRule ") {
-		return residRule{}, false
-	}
-	if i := strings.Index(raw, " \n"); i >= 0 { // chained rules: the head decides
-		raw = raw[:i]
-	}
-	toks, ok := secTokens(raw[len("SecRule "):])
-	if !ok || len(toks) != 3 {
+	raw, toks, ok := secHead(raw)
+	if id <= 0 || !ok || len(toks) != 3 {
 		return residRule{}, false
 	}
 	rr := residRule{id: id, head: raw, file: file}
