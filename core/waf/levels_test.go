@@ -7,28 +7,18 @@ import (
 	"github.com/corazawaf/coraza/v3/types"
 )
 
-// fakeRule is a rule as the observer reports it: only its id and text matter here.
-type fakeRule struct {
-	types.RuleMetadata
-	id  int
-	raw string
-}
-
-func (r fakeRule) ID() int     { return r.id }
-func (r fakeRule) Raw() string { return r.raw }
-
 // The level rules are removed only while every writer of the levels is bounded: a writer
 // that could lower the level at run time, an increment, an unset, a writer before the
 // setter, or a rule that could remove the setter keeps them all.
 func TestNeverMatchingLevels(t *testing.T) {
-	setter := fakeRule{id: 900000, raw: `SecAction "id:900000,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level=1,setvar:tx.detection_paranoia_level=1"`}
-	guard := fakeRule{id: 901125, raw: `SecRule &TX:detection_paranoia_level "@eq 0" "id:901125,phase:1,pass,nolog,setvar:'tx.detection_paranoia_level=%{TX.blocking_paranoia_level}'"`}
-	lt1 := fakeRule{id: 942011, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "@lt 1" "id:942011,phase:1,pass,nolog,skipAfter:END-942"`}
-	lt2 := fakeRule{id: 942013, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "@lt 2" "id:942013,phase:1,pass,nolog,skipAfter:END-942"`}
-	ge2 := fakeRule{id: 949053, raw: `SecRule TX:BLOCKING_PARANOIA_LEVEL "@ge 2" "id:949053,phase:1,pass,t:none,nolog,setvar:'tx.blocking_inbound_anomaly_score=+%{tx.inbound_anomaly_score_pl2}'"`}
-	ge1 := fakeRule{id: 949052, raw: `SecRule TX:BLOCKING_PARANOIA_LEVEL "@ge 1" "id:949052,phase:1,pass,t:none,nolog,setvar:'tx.blocking_inbound_anomaly_score=+%{tx.inbound_anomaly_score_pl1}'"`}
-	chained := fakeRule{id: 942015, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "@lt 1" "id:942015,phase:1,pass,nolog,chain"`}
-	extra := func(raw string) fakeRule { return fakeRule{id: 1001, raw: raw} }
+	setter := textRule{id: 900000, raw: `SecAction "id:900000,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level=1,setvar:tx.detection_paranoia_level=1"`}
+	guard := textRule{id: 901125, raw: `SecRule &TX:detection_paranoia_level "@eq 0" "id:901125,phase:1,pass,nolog,setvar:'tx.detection_paranoia_level=%{TX.blocking_paranoia_level}'"`}
+	lt1 := textRule{id: 942011, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "@lt 1" "id:942011,phase:1,pass,nolog,skipAfter:END-942"`}
+	lt2 := textRule{id: 942013, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "@lt 2" "id:942013,phase:1,pass,nolog,skipAfter:END-942"`}
+	ge2 := textRule{id: 949053, raw: `SecRule TX:BLOCKING_PARANOIA_LEVEL "@ge 2" "id:949053,phase:1,pass,t:none,nolog,setvar:'tx.blocking_inbound_anomaly_score=+%{tx.inbound_anomaly_score_pl2}'"`}
+	ge1 := textRule{id: 949052, raw: `SecRule TX:BLOCKING_PARANOIA_LEVEL "@ge 1" "id:949052,phase:1,pass,t:none,nolog,setvar:'tx.blocking_inbound_anomaly_score=+%{tx.inbound_anomaly_score_pl1}'"`}
+	chained := textRule{id: 942015, raw: `SecRule TX:DETECTION_PARANOIA_LEVEL "@lt 1" "id:942015,phase:1,pass,nolog,chain"`}
+	extra := func(raw string) textRule { return textRule{id: 1001, raw: raw} }
 	cases := []struct {
 		name  string
 		rules []types.RuleMetadata
