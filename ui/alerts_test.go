@@ -130,14 +130,7 @@ func TestAlertRuleEditorSpikeAndAnyRules(t *testing.T) {
 // nothing is sent; the saved channel's password is write-only from then on; "Send test" goes
 // to the saved channel.
 func TestEmailChannelEditorValidatesSavesAndTests(t *testing.T) {
-	h := newHarness(t, Options{})
-	h.connected()
-	v := h.view("Alerts").(*alertsScreen)
-	h.act(func() {
-		v.showTab("Channels")
-		test.Tap(widgetByText(t, v.content, "New channel"))
-		v.chType.SetSelected("email")
-	})
+	h, v := newEmailChannel(t)
 	if !v.chForm.shown("email") || v.chForm.shown("webhook") || v.chForm.shown("syslog") || !v.testBtn.Disabled() {
 		t.Fatal("a new e-mail channel shows the wrong form, or Send test is enabled before saving")
 	}
@@ -356,14 +349,7 @@ func TestScriptedStepsCreateAChannelAndRule(t *testing.T) {
 // Implicit TLS (port 465): choosing it moves the default port along, the channel saves as
 // source.SecurityTLS with its password (TLS protects it), and it loads back as TLS.
 func TestEmailChannelOverImplicitTLS(t *testing.T) {
-	h := newHarness(t, Options{})
-	h.connected()
-	v := h.view("Alerts").(*alertsScreen)
-	h.act(func() {
-		v.showTab("Channels")
-		test.Tap(widgetByText(t, v.content, "New channel"))
-		v.chType.SetSelected("email")
-	})
+	h, v := newEmailChannel(t)
 	if v.mPort.Text != "587" || v.mSec.Selected != "STARTTLS" {
 		t.Fatalf("a new e-mail channel: port %q security %q", v.mPort.Text, v.mSec.Selected)
 	}
@@ -447,4 +433,18 @@ func wantFieldErrors(t *testing.T, fe *fieldErrors, want map[string]string) {
 			t.Errorf("%s: message %q, want %q", field, got, w)
 		}
 	}
+}
+
+// newEmailChannel opens a connected console's Alerts, Channels, New channel, type e-mail.
+func newEmailChannel(t *testing.T) (*harness, *alertsScreen) {
+	t.Helper()
+	h := newHarness(t, Options{})
+	h.connected()
+	v := h.view("Alerts").(*alertsScreen)
+	h.act(func() {
+		v.showTab("Channels")
+		test.Tap(widgetByText(t, v.content, "New channel"))
+		v.chType.SetSelected("email")
+	})
+	return h, v
 }
